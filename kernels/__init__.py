@@ -1,0 +1,2 @@
+"""Batched online-learning kernels (Triton) and their plain-PyTorch twins; imported as
+``motionpredict.kernels``."""

@@ -1,0 +1,1 @@
+"""Command-line interface; see :mod:`motionpredict.cli.main`."""

@@ -1,0 +1,33 @@
+"""Forecasters of multivariate respiratory series (PCA weights, marker coordinates).
+
+All methods follow :class:`~motionpredict.forecasters.base.Forecaster` and register themselves by
+name; ``get("rtrl")`` returns a class, ``available()`` lists names.
+"""
+
+# Each module below registers its methods on import (one line per module).
+from motionpredict.forecasters import last_value  # noqa: F401
+from motionpredict.forecasters.base import (
+    MODES,
+    DivergenceEvent,
+    Forecaster,
+    HyperParameter,
+    Mode,
+    OnlineRun,
+    Standardizer,
+    run_online,
+)
+from motionpredict.forecasters.registry import available, get, register
+
+__all__ = [
+    "MODES",
+    "DivergenceEvent",
+    "Forecaster",
+    "HyperParameter",
+    "Mode",
+    "OnlineRun",
+    "Standardizer",
+    "available",
+    "get",
+    "register",
+    "run_online",
+]
