@@ -18,7 +18,7 @@ from motionpredict import __version__
 from motionpredict.errors import MotionPredictError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("gui", "predict", "evaluate", "results", "report", "info", "datasets", "phantom", "register")
 
 EXIT_USER_ERROR = 2
 

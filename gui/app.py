@@ -1,0 +1,150 @@
+"""Application entry points: the interactive window and the scripted screenshot.
+
+``launch`` opens the window (optionally with a sequence or a phantom) and runs the Qt event loop;
+``screenshot`` renders the window with a real pipeline run up to a frame and saves it as PNG
+(``motionpredict gui PATH --screenshot OUT.png``), for documentation and visual checks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import QApplication
+
+from motionpredict.errors import ConfigurationError
+from motionpredict.io.atomic import atomic_path
+
+from .main_window import MainWindow
+
+
+def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
+    """Return the running ``QApplication``, creating it when needed."""
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+        app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+        app.setApplicationName("motionpredict")
+        app.setOrganizationName("motionpredict")
+    assert isinstance(app, QApplication)
+    return app
+
+
+def _load(
+    path: str | Path | None,
+    phantom: dict[str, Any] | None,
+    spacing_mm: float | tuple[float, ...] | None,
+    frame_period_s: float | None,
+) -> tuple[Any, str]:
+    if phantom is not None:
+        from motionpredict.phantom import make_cine
+
+        return make_cine(**phantom), f"phantom (seed {phantom.get('seed', 0)})"
+    if path is None:
+        raise ConfigurationError("give a sequence PATH or --phantom")
+    from motionpredict.io import load
+
+    return load(Path(path), spacing_mm=spacing_mm, frame_period_s=frame_period_s), str(path)
+
+
+def launch(
+    path: str | Path | None = None,
+    *,
+    phantom: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    spacing_mm: float | tuple[float, ...] | None = None,
+    frame_period_s: float | None = None,
+) -> int:
+    """Open the main window (with ``path`` or a phantom when given); return the exit status."""
+    app = ensure_app()
+    window = MainWindow()
+    if settings:
+        window.model.update_settings(**settings)
+        window._sync_controls()
+    window.resize(1600, 1000)
+    window.show()
+    if phantom is not None:
+        window.open_phantom(**phantom)
+    elif path is not None:
+        window.open_path(path, spacing_mm=spacing_mm, frame_period_s=frame_period_s)
+    return int(app.exec())
+
+
+def screenshot(
+    out: str | Path,
+    *,
+    path: str | Path | None = None,
+    phantom: dict[str, Any] | None = None,
+    frame: int | None = None,
+    settings: dict[str, Any] | None = None,
+    spacing_mm: float | tuple[float, ...] | None = None,
+    frame_period_s: float | None = None,
+    size: tuple[int, int] = (1600, 1000),
+    display: dict[str, Any] | None = None,
+) -> Path:
+    """Render the main window after a real pipeline run up to ``frame`` and save it as PNG.
+
+    Parameters
+    ----------
+    out
+        PNG file written (atomically).
+    path, phantom
+        The sequence to open (``phantom``: keyword arguments of ``make_cine``).
+    frame
+        Frame displayed (processed up to it); default: 20 frames after the training window.
+    settings
+        :class:`~motionpredict.viewer_model.PredictionSettings` fields.
+    spacing_mm, frame_period_s
+        What the files do not state.
+    size
+        Window size in pixels ``(width, height)``.
+    display
+        :class:`~motionpredict.viewer_model.DisplayOptions` fields.
+    """
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = ensure_app()
+    value, source = _load(path, phantom, spacing_mm, frame_period_s)
+    window = MainWindow()
+    try:
+        window.resize(*size)
+        window._show_loaded(value, source)
+        if settings:
+            window.model.update_settings(**settings)
+        if display:
+            window.model.set_display(**display)
+        window._sync_controls()
+        window.show()
+        app.processEvents()
+        # process up to the frame asked (prepare() tells where the replay starts)
+        m = window.model
+        processor = m.create_processor()
+        m.begin(processor.prepare())
+        assert m.first_frame is not None
+        target = m.first_frame + 20 if frame is None else int(frame)
+        target = max(m.first_frame, min(target, m.n_frames - 1))
+        while m.newest < target:
+            m.add_frame(processor.process_next())
+            m.record_render_ms(m.newest, window.last_render_ms)
+        m.set_position(target)
+        window.latency.refresh()
+        window.plots.refresh(force=True)
+        window._update_labels()
+        for _ in range(3):
+            app.processEvents()
+        window.plots.canvas.draw()
+        app.processEvents()
+        image = window.grab()
+        target_path = Path(out)
+        with atomic_path(target_path) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise ConfigurationError(f"{target_path}: cannot write the PNG")
+        return target_path
+    finally:
+        window.close()
+        window.deleteLater()
+        app.processEvents()

@@ -1,0 +1,293 @@
+"""Triton kernels of the batched online RNN step, twins of
+:mod:`motionpredict.kernels.batched_rnn_torch`.
+
+Shapes legend: B batch, Q hidden, M inputs (1 + K*P), P outputs, N = Q + M.
+
+Each step is two launches with one program per RNN (grid ``(B,)``), looping over tiles of
+``ROWS`` rows of ``W = [W_a | W_b]`` (``ROWS x BLOCK_N`` values, ``BLOCK_N = next_pow2(N)``):
+
+* the *update* kernel scores a stored forecast, clips the gradients of ``W_a``, ``W_b`` and
+  ``W_c`` per matrix (two passes over the influence tiles: norms, then the SGD step) and updates
+  the weights in place;
+* the *forward* kernel computes ``z = [h_{t-1}; x_t]``, ``h_t = tanh(W z)``, ``yhat_t = W_c h_t``
+  and the SnAp-1 influence ``J_t = diag(1 - h_t^2)(diag(W_a) J_{t-1} + 1 z^T)`` tile by tile.
+
+Causal mode launches update then forward, reference mode forward then update (the order of the
+twin). Estimators with kernels here: SnAp-1 and fixed recurrent weights; RTRL, UORO and DNI
+run through the PyTorch twin's functions (reported by
+:func:`motionpredict.kernels.backend.kernel_estimators`). Work items a kernel shares between its
+threads go through global memory with ``tl.debug_barrier()`` between writer and readers.
+
+Import this module only where Triton is installed; set ``TRITON_INTERPRET=1`` before importing it
+to run the kernels on the CPU with Triton's interpreter (tests).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from motionpredict.kernels.backend import TRITON_ESTIMATORS
+from motionpredict.kernels.batched_rnn_state import BatchedRNNState
+from motionpredict.kernels.batched_rnn_torch import forward_torch, generic_step, update_torch
+
+#: Target number of values in one ``ROWS x BLOCK_N`` tile.
+_TILE_VALUES = 4096
+
+
+@triton.jit
+def _tanh(a):
+    """tanh from one exponential, stable for large |a|."""
+    t = tl.exp(-2.0 * tl.abs(a))
+    r = (1.0 - t) / (1.0 + t)
+    return tl.where(a < 0, -r, r)
+
+
+@triton.jit
+def _clip_scale(sq, clip):
+    """``min(1, clip / sqrt(sq))`` (1 for a zero gradient)."""
+    norm = tl.sqrt(sq)
+    return tl.where(norm > clip, clip / tl.maximum(norm, clip), 1.0)
+
+
+@triton.jit
+def _forward_kernel(
+    W,  # (B, Q, N) recurrent weights
+    WC,  # (B, P, Q) readout
+    X,  # (B, M) inputs
+    HPREV,  # (B, Q) h_{t-1}
+    JPREV,  # (B, Q, N) SnAp-1 influence of t-1
+    HNEW,  # (B, Q) out: h_t
+    ZNEW,  # (B, N) out: z_t
+    YNEW,  # (B, P) out: yhat_t
+    JNEW,  # (B, Q, N) out: influence of t (may alias JPREV)
+    WCNEW,  # (B, P, Q) out: copy of W_c (causal record)
+    Q,
+    M,
+    P,
+    HAS_J: tl.constexpr,
+    STORE_WC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    n_cols = Q + M
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n_cols
+    pp = tl.arange(0, BLOCK_P)
+    pmask = pp < P
+    hp = tl.load(HPREV + b * Q + cols, mask=cols < Q, other=0.0)
+    xv = tl.load(X + b * M + (cols - Q), mask=(cols >= Q) & cmask, other=0.0)
+    z = hp + xv
+    # every thread has read h_{t-1} before any writes h_t (HNEW may alias HPREV)
+    tl.debug_barrier()
+    tl.store(ZNEW + b * n_cols + cols, z, mask=cmask)
+    yacc = tl.zeros([BLOCK_P], dtype=z.dtype)
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        offs = b * Q * n_cols + rows[:, None] * n_cols + cols[None, :]
+        w = tl.load(W + offs, mask=tmask, other=0.0)
+        h = _tanh(tl.sum(w * z[None, :], axis=1))
+        tl.store(HNEW + b * Q + rows, h, mask=rmask)
+        if HAS_J:
+            d = 1.0 - h * h
+            diag = tl.sum(tl.where(cols[None, :] == rows[:, None], w, 0.0), axis=1)
+            jp = tl.load(JPREV + offs, mask=tmask, other=0.0)
+            jn = d[:, None] * (diag[:, None] * jp + z[None, :])
+            tl.store(JNEW + offs, jn, mask=tmask)
+        wmask = pmask[:, None] & rmask[None, :]
+        woffs = b * P * Q + pp[:, None] * Q + rows[None, :]
+        wc = tl.load(WC + woffs, mask=wmask, other=0.0)
+        yacc += tl.sum(wc * h[None, :], axis=1)
+        if STORE_WC:
+            tl.store(WCNEW + woffs, wc, mask=wmask)
+    tl.store(YNEW + b * P + pp, yacc, mask=pmask)
+
+
+@triton.jit
+def _update_kernel(
+    W,  # (B, Q, N) recurrent weights, updated in place
+    WC,  # (B, P, Q) readout, updated in place
+    HREC,  # (B, Q) hidden state of the scored forecast
+    YREC,  # (B, P) the scored forecast
+    WCREC,  # (B, P, Q) the W_c that issued it (may alias WC)
+    JREC,  # (B, Q, N) its SnAp-1 influence
+    TARGET,  # (B, P)
+    LEARN,  # (B,) int8: 1 where the RNN learns now
+    LR,  # (B,)
+    CLIP,  # (B,)
+    DELTA,  # (B, Q) scratch: dL/dh
+    Q,
+    M,
+    P,
+    LEARN_W: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    n_cols = Q + M
+    learn = tl.load(LEARN + b)
+    clip = tl.load(CLIP + b)
+    lr = tl.where(learn != 0, tl.load(LR + b), 0.0)
+    pp = tl.arange(0, BLOCK_P)
+    qq = tl.arange(0, BLOCK_Q)
+    pmask = pp < P
+    qmask = qq < Q
+    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
+        TARGET + b * P + pp, mask=pmask, other=0.0
+    )
+    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
+    cmask2 = pmask[:, None] & qmask[None, :]
+    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
+    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
+    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
+    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
+    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
+    if LEARN_W:
+        delta = tl.sum(wcr * e[:, None], axis=0)
+        tl.store(DELTA + b * Q + qq, delta, mask=qmask)
+        tl.debug_barrier()
+        cols = tl.arange(0, BLOCK_N)
+        cmask = cols < n_cols
+        in_a = cols < Q
+        sq_a = tl.zeros([ROWS], dtype=e.dtype)
+        sq_b = tl.zeros([ROWS], dtype=e.dtype)
+        for r0 in range(0, Q, ROWS):
+            rows = r0 + tl.arange(0, ROWS)
+            rmask = rows < Q
+            tmask = rmask[:, None] & cmask[None, :]
+            dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
+            j = tl.load(JREC + b * Q * n_cols + rows[:, None] * n_cols + cols[None, :],
+                        mask=tmask, other=0.0)
+            g = dl[:, None] * j
+            g2 = g * g
+            sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
+            sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
+        step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
+        step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
+        coef = tl.where(in_a, step_a, step_b)
+        for r0 in range(0, Q, ROWS):
+            rows = r0 + tl.arange(0, ROWS)
+            rmask = rows < Q
+            tmask = rmask[:, None] & cmask[None, :]
+            offs = b * Q * n_cols + rows[:, None] * n_cols + cols[None, :]
+            dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
+            j = tl.load(JREC + offs, mask=tmask, other=0.0)
+            w = tl.load(W + offs, mask=tmask, other=0.0)
+            tl.store(W + offs, w - coef[None, :] * (dl[:, None] * j), mask=tmask)
+    tl.store(WC + coffs, wc_new, mask=cmask2)
+
+
+def _blocks(state: BatchedRNNState) -> dict[str, int]:
+    cfg = state.config
+    block_n = triton.next_power_of_2(cfg.n_cols)
+    block_q = triton.next_power_of_2(cfg.n_hidden)
+    rows = max(2, min(block_q, _TILE_VALUES // block_n))
+    return {
+        "BLOCK_N": block_n,
+        "BLOCK_P": max(2, triton.next_power_of_2(cfg.n_features)),
+        "ROWS": triton.next_power_of_2(rows),
+    }
+
+
+def _check_layout(state: BatchedRNNState) -> None:
+    for name in ("w", "wc", "slot_h", "slot_z", "slot_yhat", "slot_wc", "slot_infl", "lr", "clip"):
+        if not getattr(state, name).is_contiguous():
+            raise ValueError(f"state.{name} must be contiguous for the Triton kernels")
+
+
+def forward_triton(
+    state: BatchedRNNState,
+    x: torch.Tensor,
+    prev: int,
+    new: int,
+    signs: torch.Tensor | None,
+) -> None:
+    """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.forward_torch`."""
+    cfg = state.config
+    if cfg.estimator not in TRITON_ESTIMATORS:
+        forward_torch(state, x, prev, new, signs)
+        return
+    _check_layout(state)
+    causal = cfg.mode == "causal"
+    has_j = cfg.estimator == "snap1"
+    jprev = state.slot_infl[prev] if has_j else state.slot_h[prev]
+    jnew = state.slot_infl[new] if has_j else state.slot_h[new]
+    wcnew = state.slot_wc[new] if causal else state.wc
+    _forward_kernel[(state.batch,)](
+        state.w,
+        state.wc,
+        x.contiguous(),
+        state.slot_h[prev],
+        jprev,
+        state.slot_h[new],
+        state.slot_z[new],
+        state.slot_yhat[new],
+        jnew,
+        wcnew,
+        cfg.n_hidden,
+        cfg.n_inputs,
+        cfg.n_features,
+        HAS_J=has_j,
+        STORE_WC=causal,
+        **_blocks(state),
+    )
+
+
+def update_triton(
+    state: BatchedRNNState, slot: int, target: torch.Tensor, mask: torch.Tensor
+) -> None:
+    """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.update_torch`."""
+    cfg = state.config
+    if cfg.estimator not in TRITON_ESTIMATORS:
+        update_torch(state, slot, target, mask)
+        return
+    _check_layout(state)
+    causal = cfg.mode == "causal"
+    has_j = cfg.estimator == "snap1"
+    delta = torch.empty((state.batch, cfg.n_hidden), device=state.w.device, dtype=state.w.dtype)
+    _update_kernel[(state.batch,)](
+        state.w,
+        state.wc,
+        state.slot_h[slot],
+        state.slot_yhat[slot],
+        state.slot_wc[slot] if causal else state.wc,
+        state.slot_infl[slot] if has_j else state.slot_h[slot],
+        target.contiguous(),
+        mask.to(torch.int8),
+        state.lr,
+        state.clip,
+        delta,
+        cfg.n_hidden,
+        cfg.n_inputs,
+        cfg.n_features,
+        LEARN_W=has_j,
+        BLOCK_Q=triton.next_power_of_2(cfg.n_hidden),
+        **_blocks(state),
+    )
+
+
+def rnn_step_triton(
+    state: BatchedRNNState,
+    y: torch.Tensor,
+    *,
+    lookahead: torch.Tensor | None = None,
+    has_lookahead: torch.Tensor | None = None,
+    active: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.rnn_step_torch` (same
+    parameters, same result within floating-point tolerance)."""
+    return generic_step(
+        state,
+        y,
+        lookahead=lookahead,
+        has_lookahead=has_lookahead,
+        active=active,
+        forward=forward_triton,
+        update=update_triton,
+    )

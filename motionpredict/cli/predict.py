@@ -1,0 +1,252 @@
+"""``motionpredict predict PATH --method NAME --horizon 0.6s``: predicted frames of a sequence.
+
+Runs the online pipeline over every frame after the training window and writes, in ``--out``:
+the predicted frames (``predicted.<format>``, or a DICOM derived series), the acquired and
+predicted PCA weights (or marker positions) as CSV, ``metrics.json``, and ``report.html`` (plus
+``results.sqlite``, the one-row store the report is built from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from motionpredict.errors import ConfigurationError
+
+
+def _param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        val: Any = json.loads(v)
+    except json.JSONDecodeError:
+        val = v
+    return k.strip(), val
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``predict`` sub-command."""
+    p = subparsers.add_parser(
+        "predict",
+        help="forecast future frames (or marker positions) of a sequence online",
+        description=(
+            "Register each frame to the reference, project it on the PCA motion modes fitted on "
+            "the training frames, forecast the weights a horizon ahead, rebuild the field and warp "
+            "the reference frame into the predicted frame. Marker series are forecast directly."
+        ),
+    )
+    p.add_argument("path", type=Path, metavar="PATH", help="DICOM folder, image file or marker CSV")
+    p.add_argument("--method", required=True, help="forecaster name (e.g. lms, snap1, linear)")
+    p.add_argument("--horizon", required=True,
+                   help="forecast horizon: 0.6s, 600ms or 3steps (a time must be a whole number "
+                        "of frame periods unless --round-horizon)")
+    p.add_argument("--mode", choices=("causal", "reference"), default="causal",
+                   help="causal (default, real-time valid) or reference (published look-ahead)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: ./predict-<name>-<method>)")
+    p.add_argument("--n-components", type=int, default=3, help="PCA motion modes (default 3)")
+    p.add_argument("--train-frames", type=int, default=None,
+                   help="frames used to fit the PCA model (default: the sidecar's training split,"
+                        " else the first 45%%)")
+    p.add_argument("--seed", type=int, default=0, help="forecaster seed")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="forecaster hyper-parameter (repeatable), e.g. --param eta=0.02")
+    p.add_argument("--round-horizon", action="store_true",
+                   help="round the horizon to a whole number of frame periods")
+    p.add_argument("--frame-period", type=float, default=None, metavar="S",
+                   help="frame period in s when the files do not give it")
+    p.add_argument("--spacing", type=float, nargs="+", default=None, metavar="MM",
+                   help="pixel spacing in mm when the files do not give it")
+    p.add_argument("--dataset", default=None, help="dataset card to apply")
+    p.add_argument("--format", choices=("mha", "nii.gz", "seq.nrrd", "dicom"), default="mha",
+                   help="predicted frames format (default mha)")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="registration back-end")
+    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
+    p.add_argument("--no-report", action="store_true", help="skip the report")
+    p.set_defaults(func=run)
+    return p
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    from motionpredict.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``predict``."""
+    from motionpredict import __version__
+    from motionpredict.evaluation.protocol import read_sidecar, roi_from_sidecar
+    from motionpredict.evaluation.store import dumps
+    from motionpredict.io import atomic_path, load, write_dicom_series, write_image
+    from motionpredict.pipeline import (
+        OnlineFramePipeline,
+        OnlineMarkerPipeline,
+        parse_horizon,
+        run_sequence,
+    )
+    from motionpredict.sequences import ImageSequence, PointTrajectories, Provenance
+
+    kw: dict[str, Any] = {}
+    if args.frame_period is not None:
+        kw["frame_period_s"] = args.frame_period
+    if args.spacing is not None:
+        kw["spacing_mm"] = tuple(args.spacing) if len(args.spacing) > 1 else args.spacing[0]
+    if args.dataset is not None:
+        kw["dataset"] = args.dataset
+    data = load(args.path, **kw)
+    meta = read_sidecar(args.path) or {}
+    name = str(meta.get("name") or args.path.stem)
+    period = data.frame_period if isinstance(data, ImageSequence) else data.sample_period
+    h_s, h_steps = parse_horizon(args.horizon)
+    horizon_s = h_s if h_s is not None else h_steps * period  # type: ignore[operator]
+    params = dict(args.param)
+    train = args.train_frames
+    if train is None:
+        sp = meta.get("splits", {})
+        tr = (sp.get("online_methods") or sp).get("train") if isinstance(sp, dict) else None
+        train = int(tr[1]) if tr else None
+    out = args.out or Path(f"predict-{name}-{args.method}")
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "results.sqlite").exists():
+        (out / "results.sqlite").unlink()
+    roi = None
+    if isinstance(data, ImageSequence):
+        roi = roi_from_sidecar(meta, data.shape)
+        pipe: OnlineFramePipeline | OnlineMarkerPipeline = OnlineFramePipeline(
+            data, method=args.method, horizon_s=horizon_s, mode=args.mode,
+            n_components=args.n_components, train_frames=train, seed=args.seed,
+            method_params=params, round_horizon=args.round_horizon,
+            lk_params=meta.get("reference_lk_parameters"), backend=args.backend)
+    else:
+        assert isinstance(data, PointTrajectories)
+        pipe = OnlineMarkerPipeline(data, method=args.method, horizon_s=horizon_s, mode=args.mode,
+                                    train_samples=train, seed=args.seed, method_params=params,
+                                    round_horizon=args.round_horizon)
+    prog = None
+    if sys.stderr.isatty():
+        def prog(done: int, total: int) -> None:
+            print(f"\r{done}/{total}", end="", file=sys.stderr)
+    pipe.prepare(progress=prog)
+    res = run_sequence(pipe, roi=roi, progress=prog)
+    if prog is not None:
+        print(file=sys.stderr)
+    targets = res.targets
+    settings = res.settings
+    written: list[Path] = []
+    if isinstance(data, ImageSequence):
+        assert res.predicted_frames is not None
+        pred_seq = ImageSequence(
+            frames=res.predicted_frames, spacing=data.spacing, times=data.times[targets],
+            origin=data.origin, direction=data.direction,
+            provenance=Provenance(source=f"motionpredict predict {args.method} "
+                                         f"h={horizon_s:g}s {args.mode}",
+                                  raw_range=data.provenance.raw_range))
+        if args.format == "dicom":
+            written += write_dicom_series(
+                pred_seq, out / "predicted_dicom",
+                description=f"predicted {args.method} h={horizon_s:g}s {args.mode}", source=data)
+        else:
+            target = out / f"predicted.{args.format}"
+            write_image(pred_seq, target)
+            written.append(target)
+        p = res.weights.shape[1]
+        header = ["frame", "time_s", "issued_at_frame"] + [f"w{i + 1}_acquired_mm"
+                                                           for i in range(p)]
+        header += [f"w{i + 1}_predicted_mm" for i in range(p)]
+        csv_path = out / "weights.csv"
+    else:
+        p = res.weights.shape[1]
+        header = ["sample", "time_s", "issued_at_sample"]
+        names = data.names or ()
+        coords = [f"{n}_{c}" for n in names for c in "xyz"]
+        header += [f"{c}_acquired_mm" for c in coords] + [f"{c}_predicted_mm" for c in coords]
+        csv_path = out / "positions.csv"
+    h = pipe.horizon_steps
+    rows = [[int(t) + 1, f"{data.times[t]:.6f}", int(t) - h + 1, *map(float, res.weights[i]),
+             *map(float, res.predicted_weights[i])] for i, t in enumerate(targets)]
+    _write_csv(csv_path, header, rows)
+    written.append(csv_path)
+    label = ("reference mode: published look-ahead, learns from targets before they are acquired"
+             if args.mode == "reference" else "causal")
+    summary = {"version": __version__, "sequence": name, "mode": args.mode, "mode_label": label,
+               "settings": settings, "scored_frames_1based": [int(targets[0]) + 1,
+                                                              int(targets[-1]) + 1],
+               "metrics": res.metrics, "divergence_resets": len(res.events)}
+    with atomic_path(out / "metrics.json") as tmp:
+        Path(tmp).write_text(dumps(summary) + "\n")
+    written.append(out / "metrics.json")
+    if not args.no_report:
+        _store_for_report(out, data, name, res, pipe, horizon_s, args, roi, meta)
+        from motionpredict.report import build_report
+
+        written += build_report(out, pdf=args.pdf)
+    for w in written:
+        print(w)
+    return 0
+
+
+def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, horizon_s: float,
+                      args: argparse.Namespace, roi: Any, meta: dict[str, Any]) -> None:
+    """Write the one-row results store (and frame triplets) the report is built from."""
+    from motionpredict import __version__
+    from motionpredict.evaluation.batch import _save_artifacts
+    from motionpredict.evaluation.store import ResultStore
+    from motionpredict.sequences import ImageSequence
+
+    is_img = isinstance(data, ImageSequence)
+    kind = f"image-{data.ndim}d" if is_img else "markers"
+    targets = res.targets
+    spec = {"sequence_name": name, "kind": kind, "method": args.method, "mode": args.mode,
+            "horizon_s": horizon_s, "horizon_steps": pipe.horizon_steps, "seed": args.seed}
+    settings = res.settings
+    result: dict[str, Any] = {
+        "chosen": {"n_components": settings.get("n_components"),
+                   "params": settings.get("method_params")} if is_img
+        else {"params": settings.get("method_params")},
+        "validation_score": None, "validation_metric": "none (settings given)",
+        "metrics": res.metrics, "grid_size": 1,
+        "label": args.mode,
+        "traces": {"t": targets.tolist(), "time_s": data.times[targets].tolist(),
+                   "true": res.weights.tolist(), "predicted": res.predicted_weights.tolist(),
+                   "stage_ms": {k: v.tolist() for k, v in res.stage_ms.items()}},
+        "splits": {"train": [0, settings.get("train_frames", settings.get("train_samples"))],
+                   "validation": None, "test": [int(targets[0]), int(targets[-1]) + 1],
+                   "offline_fit_until": settings.get("offline_fit_until"),
+                   "source": settings.get("train_frames_source",
+                                          settings.get("train_samples_source")),
+                   "convention": "0-based, stop exclusive; scored = every predicted frame"},
+        "period_s": data.frame_period if is_img else data.sample_period,
+        "provenance": {"source": Path(args.path).name, "dataset": meta.get("dataset"),
+                       "frame_period_source": data.provenance.frame_period_source,
+                       "spacing_source": getattr(data.provenance, "spacing_source", None),
+                       "licence": meta.get("licence"), "citation": meta.get("citation")},
+    }
+    if is_img:
+        result["lk_params"] = settings.get("lk_params")
+        k = min(3, len(targets))
+        pick = np.unique(np.linspace(0, len(targets) - 1, k).round().astype(int))
+        arts = {"triplet_t": targets[pick], "triplet_acquired": res.acquired_frames[pick],
+                "triplet_predicted": res.predicted_frames[pick]}
+        if roi is not None:
+            arts["roi"] = roi
+        result["artifacts"] = _save_artifacts(out, "predict", arts)
+    if not len(targets):
+        raise ConfigurationError("no frame was predicted; the sequence is too short")
+    with ResultStore(out) as st:
+        st.put("predict", spec, result)
+        st.set_meta("version", __version__)
+        st.set_meta("config", {"command": "predict", **{k: str(v) for k, v in
+                                                         vars(args).items() if k != "func"}})
+        st.set_meta("title", f"motionpredict prediction: {name}")

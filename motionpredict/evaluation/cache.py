@@ -1,0 +1,79 @@
+"""Content-hash cache of the expensive per-sequence stages (registration, PCA).
+
+A key is the SHA-256 of the frames' bytes, the geometry and every setting that changes the
+result; the value is a compressed ``.npz`` written atomically. Two jobs on the same sequence with
+the same settings (e.g. different methods or horizons) register it once; a changed frame or LK
+parameter changes the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def content_hash(*parts: Any) -> str:
+    """SHA-256 hex digest of arrays (shape, dtype and bytes) and JSON-able values."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=repr).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class ArrayCache:
+    """A folder of ``<kind>-<hash>.npz`` files.
+
+    Parameters
+    ----------
+    folder
+        Where the files live (created on first write); ``None`` disables caching.
+    """
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, kind: str, key: str) -> Path | None:
+        """File that holds ``kind``/``key`` (``None`` when disabled)."""
+        return None if self.folder is None else self.folder / f"{kind}-{key[:40]}.npz"
+
+    def get_or_compute(
+        self, kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """Return the cached arrays, computing and storing them on a miss."""
+        path = self.path(kind, key)
+        if path is not None and path.exists():
+            try:
+                with np.load(path) as data:
+                    out = {k: data[k] for k in data.files}
+                self.hits += 1
+                return out
+            except (OSError, ValueError):
+                pass  # unreadable (foreign or truncated) file: recompute and replace it
+        self.misses += 1
+        out = compute()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+            os.close(fd)
+            try:
+                np.savez_compressed(tmp, **out)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return out

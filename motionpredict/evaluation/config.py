@@ -1,0 +1,208 @@
+"""The TOML evaluation configuration (``motionpredict evaluate CONFIG.toml``).
+
+Example::
+
+    [run]
+    output = "runs/eth"          # run folder (relative to this file); default: next to it
+    jobs = 2                     # local worker processes
+    # address = "tcp://10.0.0.5:8786"   # an existing Dask scheduler
+
+    [[sequences]]
+    path = "../shared/data/cine_mri/eth-1"   # a sequence folder/file, or a folder of sequences
+    spacing_mm = [1.0, 1.0]                  # what the files do not say (never assumed)
+
+    [[sequences]]
+    phantom = "cine"             # or "markers": a synthetic sequence with known motion
+    seed = 0
+    n_frames = 40
+    shape = [64, 64]
+    frame_period_s = 0.25
+    splits = { train = [1, 16], cv = [17, 28], test = [29, 40] }   # 1-based inclusive
+
+    [evaluation]
+    methods = ["no-prediction", "lms"]
+    horizons_s = [0.25, 0.5]     # default: the sidecar's horizons
+    modes = ["causal", "reference"]
+    seeds = [0, 1, 2]
+    n_components = [1, 2, 3]
+    system_latency_ms = 120      # acquisition + reconstruction delay, for the latency plot
+
+    [evaluation.grids.lms]       # replaces the method's declared grid entries
+    eta = [0.02, 0.05]
+
+    [registration]               # LK parameters (default: the sidecar's reference values)
+    sigma_lk = 2.0
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from motionpredict.errors import ConfigurationError, InputFileError
+from motionpredict.forecasters import MODES, get
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_RUN_KEYS = {"output", "jobs", "address", "name"}
+_EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
+              "grids", "round_horizons", "triplet_count", "system_latency_ms"}
+_SEQ_KEYS = {"path", "phantom", "name", "frame_period_s", "spacing_mm", "dataset", "splits",
+             "horizons_s", "seed", "n_frames", "shape", "duration_s", "rate_hz", "roi",
+             "reference_index"}
+_REG_KEYS = {"backend"}
+
+
+@dataclass
+class EvalConfig:
+    """A parsed evaluation configuration (paths resolved against the config file's folder)."""
+
+    sequences: list[dict[str, Any]]
+    methods: list[str]
+    modes: list[str] = field(default_factory=lambda: ["causal"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    horizons_s: list[float] | None = None
+    horizons_steps: list[int] | None = None
+    n_components: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    grids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lk: dict[str, Any] = field(default_factory=dict)
+    backend: str = "numpy"
+    round_horizons: bool = False
+    triplet_count: int = 3
+    system_latency_ms: float | None = None
+    output: Path | None = None
+    jobs: int = 1
+    address: str | None = None
+    name: str = "evaluation"
+    source: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able record (stored in the run's metadata and shown in reports)."""
+        out = dict(self.__dict__)
+        for k in ("output", "source"):
+            out[k] = None if out[k] is None else str(out[k])
+        return out
+
+
+def _list(v: Any, typ: type, where: str) -> list[Any]:
+    vals = v if isinstance(v, list) else [v]
+    try:
+        return [typ(x) for x in vals]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{where}: expected {typ.__name__} values, got {v!r}") from None
+
+
+def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None) -> EvalConfig:
+    """Validate a configuration mapping (as read from TOML).
+
+    Parameters
+    ----------
+    data
+        The mapping.
+    base
+        Folder against which relative paths are resolved.
+    source
+        The file it came from (named in error messages).
+    """
+    where = str(source) if source else "configuration"
+    unknown = set(data) - {"run", "sequences", "evaluation", "registration"}
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown section(s) {sorted(unknown)}")
+    run = dict(data.get("run", {}))
+    ev = dict(data.get("evaluation", {}))
+    reg = dict(data.get("registration", {}))
+    for sect, keys, d in (("run", _RUN_KEYS, run), ("evaluation", _EVAL_KEYS, ev)):
+        bad = set(d) - keys
+        if bad:
+            raise ConfigurationError(f"{where}: unknown key(s) {sorted(bad)} in [{sect}]; "
+                                     f"known: {sorted(keys)}")
+    seqs = data.get("sequences")
+    if not isinstance(seqs, list) or not seqs:
+        raise ConfigurationError(f"{where}: at least one [[sequences]] entry is needed")
+    sequences = []
+    for i, s in enumerate(seqs):
+        bad = set(s) - _SEQ_KEYS
+        if bad:
+            raise ConfigurationError(f"{where}: sequence {i + 1}: unknown key(s) {sorted(bad)}")
+        if ("path" in s) == ("phantom" in s):
+            raise ConfigurationError(f"{where}: sequence {i + 1} needs exactly one of 'path' "
+                                     "and 'phantom'")
+        s = dict(s)
+        if "path" in s:
+            p = Path(s["path"]).expanduser()
+            p = p if p.is_absolute() else (base / p)
+            if not p.exists():
+                raise InputFileError(p, f"sequence {i + 1} of {where} does not exist")
+            s["path"] = str(p.resolve())
+        elif s["phantom"] not in ("cine", "markers", "ct4d"):
+            raise ConfigurationError(f"{where}: sequence {i + 1}: phantom must be cine, markers "
+                                     f"or ct4d, got {s['phantom']!r}")
+        sequences.append(s)
+    methods = _list(ev.get("methods", []), str, f"{where} [evaluation] methods")
+    if not methods:
+        raise ConfigurationError(f"{where}: [evaluation] methods is empty")
+    for m in methods:
+        get(m)
+    modes = _list(ev.get("modes", ["causal"]), str, f"{where} modes")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigurationError(f"{where}: mode {m!r} is not one of {MODES}")
+    grids = ev.get("grids", {})
+    if not isinstance(grids, dict) or not all(isinstance(g, dict) for g in grids.values()):
+        raise ConfigurationError(f"{where}: [evaluation.grids.METHOD] tables expected")
+    for m, g in grids.items():
+        known = {hp.name for hp in get(m).hyperparameters}
+        bad = set(g) - known
+        if bad:
+            raise ConfigurationError(f"{where}: grid of {m}: unknown hyper-parameter(s) "
+                                     f"{sorted(bad)}; known: {sorted(known)}")
+    out = run.get("output")
+    output = None
+    if out is not None:
+        output = Path(out).expanduser()
+        output = output if output.is_absolute() else base / output
+    jobs = int(run.get("jobs", 1))
+    if jobs < 1:
+        raise ConfigurationError(f"{where}: [run] jobs must be >= 1")
+    n_comp = _list(ev.get("n_components", [1, 2, 3, 4]), int, f"{where} n_components")
+    if any(n < 1 for n in n_comp):
+        raise ConfigurationError(f"{where}: n_components must be >= 1")
+    return EvalConfig(
+        sequences=sequences,
+        methods=methods,
+        modes=modes,
+        seeds=_list(ev.get("seeds", [0]), int, f"{where} seeds"),
+        horizons_s=_list(ev["horizons_s"], float, f"{where} horizons_s")
+        if "horizons_s" in ev else None,
+        horizons_steps=_list(ev["horizons_steps"], int, f"{where} horizons_steps")
+        if "horizons_steps" in ev else None,
+        n_components=n_comp,
+        grids={k: dict(v) for k, v in grids.items()},
+        lk={k: v for k, v in reg.items() if k not in _REG_KEYS},
+        backend=str(reg.get("backend", "numpy")),
+        round_horizons=bool(ev.get("round_horizons", False)),
+        triplet_count=int(ev.get("triplet_count", 3)),
+        system_latency_ms=float(ev["system_latency_ms"]) if "system_latency_ms" in ev else None,
+        output=output,
+        jobs=jobs,
+        address=run.get("address"),
+        name=str(run.get("name", source.stem if source else "evaluation")),
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> EvalConfig:
+    """Read and validate a TOML evaluation configuration file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "configuration file not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(p, f"not valid TOML: {exc}") from None
+    return parse_config(data, base=p.resolve().parent, source=p)

@@ -1,0 +1,475 @@
+"""The evaluation protocol: splits, horizons, grid search on validation, numbers on test only.
+
+For one sequence, method, mode, horizon and seed (one *job*):
+
+1. every frame is registered to the reference frame (Lucas-Kanade; cached by content hash);
+2. for each number of PCA components ``n`` of the grid, the model is fitted on the training frames
+   only and every frame's field is projected (marker series skip this);
+3. the weights are standardised with training statistics; each hyper-parameter combination of the
+   method's grid is run online over the series (predict-then-learn, in the requested mode); offline
+   methods are fitted on the pairs whose target precedes ``offline_fit_until``;
+4. the combination (and ``n``) with the lowest validation score is kept: mean geometric error (mm)
+   of the rebuilt fields for cine, RMSE (mm) of positions for markers, over the validation targets
+   that no fit has seen;
+5. the chosen setting is run again and scored on the test targets only.
+
+Splits are 0-based half-open ``(start, stop)`` ranges of *target* frames here; sidecars and cards
+write them 1-based inclusive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from motionpredict.errors import ConfigurationError, InputFileError
+from motionpredict.evaluation import metrics as M
+from motionpredict.evaluation.cache import ArrayCache, content_hash
+from motionpredict.forecasters import Standardizer, get, run_online
+from motionpredict.pipeline import SPLAT_SIGMA_PX, _new_forecaster, horizon_to_steps, true_range
+from motionpredict.sequences import ImageSequence, PointTrajectories
+
+SIDECAR = "sequence.json"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train / validation / test windows, 0-based half-open ``(start, stop)`` frame indices.
+
+    Attributes
+    ----------
+    train, validation, test
+        Windows of frames (the PCA model and the standardiser are fitted on ``train``).
+    offline_fit_until
+        Offline methods fit on pairs whose target index is ``< offline_fit_until``.
+    source
+        Where the splits came from (``sidecar``, ``config``, ``default``).
+    """
+
+    train: tuple[int, int]
+    validation: tuple[int, int]
+    test: tuple[int, int]
+    offline_fit_until: int
+    source: str = "default"
+
+    def check(self, n: int, what: str = "sequence") -> None:
+        """Raise :class:`ConfigurationError` unless the windows are ordered and inside ``0..n``."""
+        a, b, c = self.train, self.validation, self.test
+        ok = 0 <= a[0] < a[1] <= b[0] < b[1] <= c[0] < c[1] <= n and a[1] - a[0] >= 2
+        if not ok:
+            raise ConfigurationError(
+                f"{what}: splits train {a}, validation {b}, test {c} (0-based, stop exclusive) "
+                f"must be ordered, non-empty and within the {n} frames"
+            )
+        if not a[1] <= self.offline_fit_until <= c[0]:
+            raise ConfigurationError(
+                f"{what}: offline_fit_until {self.offline_fit_until} must lie between the end of "
+                f"training ({a[1]}) and the start of the test window ({c[0]})"
+            )
+
+
+def splits_from_one_based(d: dict[str, Any], n: int, source: str) -> Splits:
+    """Build :class:`Splits` from 1-based inclusive ``{"train": [a, b], "cv": [c, d], "test":
+    [e, f] | "test_from": e, "offline_last_training_target": g}``."""
+    try:
+        tr = (int(d["train"][0]) - 1, int(d["train"][1]))
+        cvk = d.get("cv", d.get("validation"))
+        cv = (int(cvk[0]) - 1, int(cvk[1]))
+        if "test" in d:
+            te = (int(d["test"][0]) - 1, int(d["test"][1]))
+        else:
+            te = (int(d["test_from"]) - 1, n)
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise ConfigurationError(f"splits {d} need train, cv and test (1-based): {exc}") from None
+    off = d.get("offline_last_training_target", d.get("offline_methods_last_training_target"))
+    s = Splits(tr, cv, (te[0], min(te[1], n)), int(off) if off is not None else tr[1], source)
+    s.check(n)
+    return s
+
+
+def default_splits(n: int) -> Splits:
+    """45 % train, 30 % validation, 25 % test (used only when nothing else is known)."""
+    a = max(2, round(0.45 * n))
+    b = max(a + 1, round(0.75 * n))
+    s = Splits((0, a), (a, b), (b, n), a, "default: 45/30/25 %")
+    s.check(n)
+    return s
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any] | None:
+    """Return the ``sequence.json`` of a sequence folder (or next to a file), else ``None``."""
+    p = Path(path)
+    cand = p / SIDECAR if p.is_dir() else p.parent / SIDECAR
+    if not cand.is_file():
+        return None
+    try:
+        return json.loads(cand.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputFileError(cand, f"cannot read the sidecar: {exc}") from None
+
+
+def rate_key(sample_period_s: float) -> str:
+    """Sidecar key of a marker sampling rate (``"10hz"``, ``"3.33hz"``, ``"30hz"``)."""
+    hz = 1.0 / sample_period_s
+    return f"{round(hz, 2):g}hz"
+
+
+def splits_from_sidecar(meta: dict[str, Any], n: int, *, sample_period_s: float | None = None
+                        ) -> Splits | None:
+    """Splits stated by a sidecar/card (cine: ``splits.online_methods``; markers: per rate)."""
+    sp = meta.get("splits")
+    if not isinstance(sp, dict):
+        return None
+    if isinstance(sp.get("online_methods"), dict):
+        d = dict(sp["online_methods"])
+        if "offline_methods_last_training_target" in sp:
+            d["offline_last_training_target"] = sp["offline_methods_last_training_target"]
+        return splits_from_one_based(d, n, "sidecar")
+    if sample_period_s is not None:
+        key = rate_key(sample_period_s)
+        if isinstance(sp.get(key), dict):
+            return splits_from_one_based(sp[key], n, f"sidecar ({key})")
+    if "train" in sp:
+        return splits_from_one_based(sp, n, "sidecar")
+    return None
+
+
+def horizons_from_sidecar(meta: dict[str, Any], period_s: float) -> list[float] | None:
+    """Horizons in s stated by a sidecar (``horizons_s``, or ``horizons_steps`` x period)."""
+    if "horizons_s" in meta:
+        return [float(h) for h in meta["horizons_s"]]
+    if "horizons_steps" in meta:
+        return [int(k) * period_s for k in meta["horizons_steps"]]
+    return None
+
+
+def roi_from_sidecar(meta: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Boolean ROI mask from a sidecar's 1-based inclusive ``roi`` (x = column, y = row, z =
+    slice)."""
+    roi = meta.get("roi")
+    if not isinstance(roi, dict):
+        return None
+    axes = ["y", "x"] if len(shape) == 2 else ["z", "y", "x"]
+    mask = np.zeros(shape, dtype=bool)
+    try:
+        sl = tuple(slice(int(roi[a][0]) - 1, int(roi[a][1])) for a in axes)
+    except (KeyError, TypeError, IndexError, ValueError):
+        return None
+    mask[sl] = True
+    return mask if mask.any() else None
+
+
+# ---------------------------------------------------------------------------- grids
+def expand_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """All combinations of a ``{name: values}`` grid (scalars are one-value lists)."""
+    names = sorted(grid)
+    values = [v if isinstance(v, (list, tuple)) else [v] for v in (grid[k] for k in names)]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def method_grid(method: str, override: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The search grid of a method: its declared grid, with ``override`` entries replacing it."""
+    grid = dict(get(method).grid())
+    grid.update(override or {})
+    return expand_grid(grid)
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class CineData:
+    """A cine (or phase) sequence ready for forecasting: LK fields of every frame and their cost."""
+
+    sequence: ImageSequence
+    fields_mm: np.ndarray  # (T, *spatial, ndim) float32
+    register_ms: np.ndarray  # (T,)
+    splits: Splits
+    roi: np.ndarray | None = None
+    true_fields_mm: np.ndarray | None = None
+    reference_index: int = 0
+    lk_params: dict[str, Any] = field(default_factory=dict)
+
+
+def register_all(
+    sequence: ImageSequence,
+    *,
+    lk_params: Any = None,
+    reference_index: int = 0,
+    backend: str = "numpy",
+    cache: ArrayCache | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Register every frame to the reference (cached by content hash).
+
+    Returns
+    -------
+    fields_mm, register_ms, params
+        ``(T, *spatial, ndim)`` fields in mm, ``(T,)`` registration time per frame in ms (as
+        measured when first computed), and the LK parameters used as a dict.
+    """
+    from motionpredict.registration import LKParams, lucas_kanade
+
+    if lk_params is None:
+        params = LKParams()
+    elif isinstance(lk_params, dict):
+        params = LKParams.from_mapping(lk_params)
+    else:
+        params = lk_params
+    pdict = params.as_dict()
+    key = content_hash("lk-fields-v1", sequence.frames, list(sequence.spacing), reference_index,
+                       pdict, backend)
+    spacing = np.asarray(sequence.spacing, dtype=np.float64)
+    ref = sequence.frames[reference_index]
+
+    def compute() -> dict[str, np.ndarray]:
+        out = np.empty((sequence.n_frames, *sequence.shape, sequence.ndim), np.float32)
+        ms = np.empty(sequence.n_frames)
+        for t in range(sequence.n_frames):
+            t0 = time.perf_counter()
+            flow = lucas_kanade(ref, sequence.frames[t], params=params, backend=backend)
+            ms[t] = (time.perf_counter() - t0) * 1e3
+            out[t] = np.moveaxis(np.asarray(flow, dtype=np.float64), 0, -1) * spacing
+        return {"fields_mm": out, "register_ms": ms}
+
+    data = (cache or ArrayCache(None)).get_or_compute("lk", key, compute)
+    return data["fields_mm"], data["register_ms"], pdict
+
+
+_PCA_MEMO: dict[str, Any] = {}
+
+
+def fit_pca(fields_mm: np.ndarray, train: tuple[int, int], n_components: int) -> Any:
+    """PCA motion model fitted on the training fields (memoised per process by content hash)."""
+    from motionpredict.motion_model import PCAMotionModel
+
+    key = content_hash("pca-v1", fields_mm[train[0]: train[1]], n_components)
+    if key not in _PCA_MEMO:
+        if len(_PCA_MEMO) > 64:
+            _PCA_MEMO.clear()
+        _PCA_MEMO[key] = PCAMotionModel(n_components).fit(fields_mm[train[0]: train[1]])
+    return _PCA_MEMO[key]
+
+
+# ---------------------------------------------------------------------------- forecasting
+def forecast_series(
+    series: np.ndarray,
+    *,
+    method: str,
+    horizon: int,
+    mode: str,
+    seed: int,
+    params: dict[str, Any],
+    splits: Splits,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Run a forecaster online over a raw series, standardised with the training window.
+
+    Returns
+    -------
+    predicted, step_ms, n_events
+        ``(T, p)`` forecasts in the series' units aligned to their target (NaN where none),
+        ``(T,)`` ms per step, number of divergence resets.
+    """
+    std = Standardizer(series[splits.train[0]: splits.train[1]])
+    z = std.transform(series)
+    f = _new_forecaster(method, horizon=horizon, n_features=series.shape[1], mode=mode,  # type: ignore[arg-type]
+                        seed=seed, params=params)
+    run = run_online(f, z, fit_until=None if f.online else splits.offline_fit_until)
+    return std.inverse(run.predicted), run.step_ms, len(run.events)
+
+
+def scored_window(window: tuple[int, int], splits: Splits, method: str) -> tuple[int, int]:
+    """Targets of ``window`` that no fit has seen (offline fits reach ``offline_fit_until``)."""
+    start = window[0]
+    if not get(method).online:
+        start = max(start, splits.offline_fit_until)
+    if start >= window[1]:
+        raise ConfigurationError(
+            f"no validation target is left after the offline fit window ({window}, fit until "
+            f"{splits.offline_fit_until})"
+        )
+    return start, window[1]
+
+
+def _cine_val_score(data: CineData, model: Any, pred_w: np.ndarray, win: tuple[int, int]) -> float:
+    pf = np.asarray(model.reconstruct(pred_w[win[0]: win[1]]), dtype=np.float32)
+    mean, _ = M.dvf_error_mm(pf, data.fields_mm[win[0]: win[1]])
+    return float(mean.mean())
+
+
+@dataclass
+class JobResult:
+    """Outcome of one job (chosen setting, validation score, test metrics, traces)."""
+
+    chosen: dict[str, Any]
+    validation_score: float
+    validation_metric: str
+    metrics: dict[str, float]
+    traces: dict[str, Any]
+    grid_size: int
+    label: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary."""
+        return asdict(self)
+
+
+def evaluate_cine(
+    data: CineData,
+    *,
+    method: str,
+    horizon_steps: int,
+    mode: str,
+    seed: int,
+    grid: list[dict[str, Any]],
+    n_components: list[int],
+    triplet_count: int = 3,
+) -> tuple[JobResult, dict[str, np.ndarray]]:
+    """Grid search on validation, then test-window metrics, for a cine or phase sequence.
+
+    Returns
+    -------
+    result, artifacts
+        The job result, and arrays for the report (``triplet_t``, ``triplet_acquired``,
+        ``triplet_predicted``, ``roi``).
+    """
+    from motionpredict.registration import warp_forward
+
+    sp = data.splits
+    h = int(horizon_steps)
+    val = scored_window(sp.validation, sp, method)
+    best: tuple[float, int, dict[str, Any]] | None = None
+    for n in n_components:
+        model = fit_pca(data.fields_mm, sp.train, n)
+        w = np.asarray(model.project(data.fields_mm), dtype=np.float64)
+        for params in grid:
+            pred, _, _ = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
+                                         params=params, splits=sp)
+            score = _cine_val_score(data, model, pred, val)
+            if best is None or score < best[0]:
+                best = (score, n, params)
+    assert best is not None
+    score, n, params = best
+    model = fit_pca(data.fields_mm, sp.train, n)
+    w = np.asarray(model.project(data.fields_mm), dtype=np.float64)
+    pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
+                                              params=params, splits=sp)
+    te = np.arange(*sp.test)
+    lk = data.fields_mm[te]
+    spacing = np.asarray(data.sequence.spacing, dtype=np.float32)
+    ref = data.sequence.frames[data.reference_index]
+    pf = np.empty_like(lk)
+    frames = np.empty((len(te), *data.sequence.shape), np.float32)
+    t_proj, t_rec, t_warp = (np.empty(len(te)) for _ in range(3))
+    for i, t in enumerate(te):
+        t0 = time.perf_counter()
+        model.project(data.fields_mm[t - h][None])
+        t_proj[i] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        pf[i] = np.asarray(model.reconstruct(pred[t][None])[0], dtype=np.float32)
+        t_rec[i] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        frames[i] = warp_forward(ref, np.moveaxis(pf[i] / spacing, -1, 0), sigma=SPLAT_SIGMA_PX)
+        t_warp[i] = (time.perf_counter() - t0) * 1e3
+    metrics = M.field_metrics(pf, lk, roi=data.roi, prefix="dvf")
+    rebuilt = np.asarray(model.reconstruct(w[te]), dtype=np.float32)
+    metrics.update(M.field_metrics(rebuilt, lk, roi=data.roi, prefix="pca_truncation"))
+    if data.true_fields_mm is not None:
+        tf = data.true_fields_mm[te]
+        metrics.update(M.field_metrics(pf, tf, roi=data.roi, prefix="dvf_true"))
+        metrics.update(M.field_metrics(lk, tf, roi=data.roi, prefix="lk_vs_true"))
+    acquired = data.sequence.frames[te]
+    rng = true_range(data.sequence)
+    metrics.update(M.image_metrics(frames, acquired, true_range=rng))
+    if data.roi is not None:
+        metrics.update({f"roi_{k}": v for k, v in
+                        M.image_metrics(frames, acquired, true_range=rng, mask=data.roi).items()})
+    stages = {"register": data.register_ms[te - h], "project": t_proj,
+              "forecast": step_ms[te - h], "reconstruct": t_rec, "warp": t_warp}
+    metrics.update(M.stage_summary(stages))
+    metrics["divergence_resets"] = float(n_events)
+    metrics["n_test"] = float(len(te))
+    per_frame, _ = M.dvf_error_mm(pf, lk)
+    lo = sp.validation[0]
+    traces = {
+        "t": list(range(lo, sp.test[1])),
+        "time_s": data.sequence.times[lo: sp.test[1]].tolist(),
+        "true": w[lo: sp.test[1]].tolist(),
+        "predicted": pred[lo: sp.test[1]].tolist(),
+        "test_dvf_mean_mm": per_frame.tolist(),
+        "breathing": w[te, 0].tolist(),
+        "stage_ms": {k: np.asarray(v).tolist() for k, v in stages.items()},
+    }
+    k = max(1, min(int(triplet_count), len(te)))
+    pick = np.unique(np.linspace(0, len(te) - 1, k).round().astype(int))
+    artifacts = {"triplet_t": te[pick], "triplet_acquired": acquired[pick],
+                 "triplet_predicted": frames[pick]}
+    if data.roi is not None:
+        artifacts["roi"] = data.roi
+    res = JobResult(
+        chosen={"n_components": n, "params": params}, validation_score=score,
+        validation_metric="mean DVF error (mm), whole image", metrics=metrics, traces=traces,
+        grid_size=len(grid) * len(n_components), label=_label(mode))
+    return res, artifacts
+
+
+def evaluate_markers(
+    traj: PointTrajectories,
+    splits: Splits,
+    *,
+    method: str,
+    horizon_steps: int,
+    mode: str,
+    seed: int,
+    grid: list[dict[str, Any]],
+) -> JobResult:
+    """Grid search on validation (RMSE, mm), then test-window marker metrics."""
+    series = traj.as_series()
+    h = int(horizon_steps)
+    val = scored_window(splits.validation, splits, method)
+    best: tuple[float, dict[str, Any]] | None = None
+    for params in grid:
+        pred, _, _ = forecast_series(series, method=method, horizon=h, mode=mode, seed=seed,
+                                     params=params, splits=splits)
+        score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
+        if best is None or score < best[0]:
+            best = (score, params)
+    assert best is not None
+    score, params = best
+    pred, step_ms, n_events = forecast_series(series, method=method, horizon=h, mode=mode,
+                                              seed=seed, params=params, splits=splits)
+    te = slice(*splits.test)
+    metrics = M.marker_metrics(pred[te], series[te])
+    no_pred = series[splits.test[0] - h: splits.test[1] - h]
+    metrics["no_prediction_rmse_mm"] = M.marker_metrics(no_pred, series[te])["rmse_mm"]
+    stages = {"forecast": step_ms[splits.test[0] - h: splits.test[1] - h]}
+    metrics.update(M.stage_summary(stages))
+    metrics["divergence_resets"] = float(n_events)
+    metrics["n_test"] = float(splits.test[1] - splits.test[0])
+    e = np.linalg.norm((pred[te] - series[te]).reshape(-1, traj.n_points, 3), axis=2).mean(axis=1)
+    lo = splits.validation[0]
+    traces = {
+        "t": list(range(lo, splits.test[1])),
+        "time_s": traj.times[lo: splits.test[1]].tolist(),
+        "true": series[lo: splits.test[1]].tolist(),
+        "predicted": pred[lo: splits.test[1]].tolist(),
+        "test_error_mm": e.tolist(),
+        "breathing": series[te, 2::3].mean(axis=1).tolist(),
+        "stage_ms": {k: np.asarray(v).tolist() for k, v in stages.items()},
+    }
+    return JobResult(chosen={"params": params}, validation_score=score,
+                     validation_metric="RMSE of positions (mm)", metrics=metrics, traces=traces,
+                     grid_size=len(grid), label=_label(mode))
+
+
+def _label(mode: str) -> str:
+    return ("reference mode (published look-ahead: learns from targets before they are acquired)"
+            if mode == "reference" else "causal")
+
+
+def steps_for(horizon_s: float, period_s: float, round_horizon: bool) -> int:
+    """Horizon in frames (see :func:`motionpredict.pipeline.horizon_to_steps`)."""
+    return horizon_to_steps(horizon_s, period_s, round_horizon=round_horizon)

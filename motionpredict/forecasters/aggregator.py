@@ -1,0 +1,181 @@
+"""Our online aggregator: many forecasters run side by side, combined by their recent causal losses.
+
+Every member (a registered forecaster with fixed settings) receives each sample and issues its
+forecast of ``y_{t+h}``. The aggregator forecasts, feature by feature, the exponentially weighted
+average of the members::
+
+    yhat_{t+h, j} = sum_i w_{ij}(t) yhat^i_{t+h, j}
+    w_{ij}(t)     = exp(-eta (L_{ij}(t) / min_m L_{mj}(t) - 1)) / normaliser
+
+where ``L_{ij}(t)`` is the discounted mean squared error of member ``i`` on feature ``j`` over the
+forecasts whose target has been acquired (causal mode: the forecast issued at ``t - h`` is scored
+when ``y_t`` arrives)::
+
+    L_{ij} <- gamma L_{ij} + (1 - gamma) (yhat^i_{t,j} - y_{t,j})^2
+
+``gamma`` sets the memory (``1 / (1 - gamma)`` samples) and so how fast the weights follow a change
+of breathing pattern; ``eta`` is the learning rate of this Hedge-style rule on losses relative to
+the best member (dimensionless; ``eta -> inf`` picks the current best member, ``eta = 0`` averages
+uniformly). No validation window is needed: settings that a grid search would choose between are
+all members. Until a member has been scored its weight follows the uniform prior.
+
+The default members (see :func:`default_members`) are causal RLS predictors (multivariate, short
+history; univariate with long strided histories, direct and iterated one-step), LMS and the
+last value. Any registered method, the online RNNs included, can be a member through ``members``.
+
+Reference mode passes the look-ahead target to the members and scores them on it at once
+(published behaviour, labelled as such); causal mode is the default.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar
+
+import numpy as np
+
+from motionpredict.errors import ConfigurationError
+from motionpredict.forecasters.base import Forecaster, HyperParameter
+from motionpredict.forecasters.registry import get, register
+
+#: A member: registry name and its parameters, as a hashable tuple of (name, value) pairs.
+MemberSpec = tuple[str, tuple[tuple[str, Any], ...]]
+
+
+def default_members(lag_stride: int = 1) -> tuple[MemberSpec, ...]:
+    """Return the default member set.
+
+    Parameters
+    ----------
+    lag_stride
+        Samples between two lags of the long-history members; choose it so that 20 lags span
+        about one breathing cycle (3.33 Hz: 1, 10 Hz: 2, 30 Hz: 6).
+
+    Returns
+    -------
+    tuple
+        Member specifications ``(name, ((param, value), ...))``.
+    """
+    s = int(lag_stride)
+    if s < 1:
+        raise ConfigurationError(f"aggregator: lag_stride must be >= 1, got {lag_stride}")
+    members: list[MemberSpec] = [("no-prediction", ())]
+    for k in (2, 4):
+        for lam in (0.995, 0.999):
+            members.append(("rls", (("k", k * s), ("stride", 1), ("forgetting", lam))))
+    for k, stride in ((10, s), (20, s), (20, 2 * s)):
+        for lam in (0.995, 0.999):
+            for recursive in (False, True):
+                members.append(
+                    (
+                        "rls",
+                        (
+                            ("k", k),
+                            ("stride", stride),
+                            ("forgetting", lam),
+                            ("per_feature", True),
+                            ("recursive", recursive),
+                        ),
+                    )
+                )
+    return tuple(members)
+
+
+@register
+class Aggregator(Forecaster):
+    """Exponentially weighted online aggregation of many forecasters by their causal losses."""
+
+    name = "aggregator"
+    online = True
+    hyperparameters = (
+        HyperParameter(
+            "eta", 4.0, (1.0, 2.0, 4.0, 8.0, 16.0), "Hedge learning rate (relative loss)"
+        ),
+        HyperParameter(
+            "discount", 0.98, (0.95, 0.98, 0.99, 0.995), "loss memory gamma (1/(1-gamma) samples)"
+        ),
+        HyperParameter("lag_stride", 1, (1, 2, 3, 6), "lag spacing of the long-history members"),
+        HyperParameter(
+            "members", None, (None,), "member specs ((name, ((param, value), ...)), ...) or None"
+        ),
+    )
+    test_params: ClassVar[dict[str, Any]] = {
+        "members": (
+            ("no-prediction", ()),
+            ("rls", (("k", 4),)),
+            ("rls", (("k", 8), ("per_feature", True), ("recursive", True))),
+            ("lms", (("k", 4), ("eta", 0.01))),
+        )
+    }
+
+    def _reset_model(self) -> None:
+        eta, gamma = float(self.params["eta"]), float(self.params["discount"])
+        if eta < 0:
+            raise ConfigurationError(f"aggregator: eta must be >= 0, got {eta}")
+        if not 0.0 < gamma < 1.0:
+            raise ConfigurationError(f"aggregator: discount must be in (0, 1), got {gamma}")
+        specs = self.params["members"]
+        if specs is None:
+            specs = default_members(int(self.params["lag_stride"]))
+        if len(specs) < 1:
+            raise ConfigurationError("aggregator: at least one member is needed")
+        seed = self.seed + len(self.events)
+        self.members: list[Forecaster] = []
+        for i, (name, params) in enumerate(specs):
+            cls = get(name)
+            if not cls.online and name != "no-prediction":
+                raise ConfigurationError(
+                    f"aggregator: member {name!r} is offline (needs fit); use online members"
+                )
+            self.members.append(
+                cls(
+                    horizon=self.horizon,
+                    n_features=self.n_features,
+                    mode=self.mode,
+                    seed=seed + 1000 * i,
+                    **dict(params),
+                )
+            )
+        n = len(self.members)
+        self.losses = np.zeros((n, self.n_features))
+        self._scored = 0
+        self._pending: deque[np.ndarray] = deque()
+
+    def weights(self) -> np.ndarray:
+        """Return the current ``(n_members, p)`` combination weights (columns sum to 1)."""
+        n = len(self.members)
+        if self._scored == 0:
+            return np.full((n, self.n_features), 1.0 / n)
+        best = np.maximum(self.losses.min(axis=0, keepdims=True), 1e-12)
+        logw = -float(self.params["eta"]) * (self.losses / best - 1.0)
+        w = np.exp(logw - logw.max(axis=0, keepdims=True))
+        return w / w.sum(axis=0, keepdims=True)
+
+    def _score(self, preds: np.ndarray, target: np.ndarray) -> None:
+        gamma = float(self.params["discount"])
+        err = (preds - target[None, :]) ** 2
+        if self._scored == 0:
+            self.losses = err
+        else:
+            self.losses = gamma * self.losses + (1.0 - gamma) * err
+        self._scored += 1
+
+    def _predict_and_learn(self, y: np.ndarray, lookahead: np.ndarray | None) -> np.ndarray:
+        if len(self._pending) == self.horizon:
+            self._score(self._pending.popleft(), y)
+        preds = np.stack([m.step(y, lookahead=lookahead) for m in self.members])
+        combined = np.sum(self.weights() * preds, axis=0)
+        if lookahead is not None:
+            self._score(preds, lookahead)
+        elif self.mode == "causal":
+            self._pending.append(preds)
+        return combined
+
+    def diverged(self) -> str | None:
+        if not np.isfinite(self.losses).all():
+            return "aggregator losses became non-finite"
+        return None
+
+    def member_events(self) -> list[tuple[str, int, str]]:
+        """Return ``(member name, step, reason)`` for every divergence reset of a member."""
+        return [(m.name, e.step, e.reason) for m in self.members for e in m.events]

@@ -1,0 +1,234 @@
+"""External-marker CSV files: the Krilavicius format and plain ``t,x,y,z`` CSV.
+
+Krilavicius format (``../shared/data/markers``)
+    A folder with one CSV per marker; header ``"Frame";"Timestamp";"x";"y";"z"``, ``;`` separator,
+    decimal comma, ``Timestamp`` in ms, positions in mm. Trailing all-zero rows (a logger
+    sentinel) are dropped. The marker name is the upper-case token of the file name that the
+    sidecar lists (``LAC``, ``UAC``, ``UCC``), else the file stem.
+Plain CSV
+    One file, ``,`` separator, decimal point, a header with ``t`` (s) and ``x,y,z`` per marker:
+    either ``t,x,y,z`` (one marker) or ``t,<name>_x,<name>_y,<name>_z,...`` as written by
+    :func:`motionpredict.io.write_points_csv`. Lines starting with ``#`` are comments.
+
+Every problem (bad number, missing column, unequal lengths or timestamps between markers,
+non-increasing times) raises :class:`~motionpredict.errors.InputFileError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from motionpredict.errors import InputFileError
+from motionpredict.sequences import PointTrajectories, Provenance
+
+__all__ = ["is_krilavicius_csv", "read_krilavicius_folder", "read_plain_csv"]
+
+_KRIL_HEADER = ("frame", "timestamp", "x", "y", "z")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read the file ({exc.strerror})") from exc
+    for enc in ("utf-8-sig", "latin-1"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise InputFileError(path, "not a text file")  # pragma: no cover - latin-1 never fails
+
+
+def _header(line: str, sep: str) -> tuple[str, ...]:
+    return tuple(c.strip().strip('"').strip().lower() for c in line.split(sep))
+
+
+def is_krilavicius_csv(path: Path) -> bool:
+    """``True`` when the file's first line is the Krilavicius header."""
+    try:
+        with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+    except OSError:
+        return False
+    return _header(first, ";") == _KRIL_HEADER
+
+
+def _parse_float(text: str, path: Path, line: int, column: str, decimal_comma: bool) -> float:
+    t = text.strip().strip('"')
+    if decimal_comma:
+        t = t.replace(",", ".")
+    try:
+        v = float(t)
+    except ValueError:
+        raise InputFileError(path, f"line {line}: column {column!r} is not a number: {text!r}") from None
+    if not math.isfinite(v):
+        raise InputFileError(path, f"line {line}: column {column!r} is not finite: {text!r}")
+    return v
+
+
+def _read_one_krilavicius(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (times_ms, xyz (T, 3), number of dropped trailing zero rows)."""
+    lines = _read_text(path).splitlines()
+    if not lines or _header(lines[0], ";") != _KRIL_HEADER:
+        got = lines[0] if lines else "(empty file)"
+        raise InputFileError(
+            path, f'expected the header "Frame";"Timestamp";"x";"y";"z" with ";" separators, got {got!r}'
+        )
+    rows: list[list[float]] = []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.split(";")
+        if len(cells) != 5:
+            raise InputFileError(path, f"line {n}: expected 5 ';'-separated columns, got {len(cells)}")
+        rows.append(
+            [
+                _parse_float(c, path, n, name, decimal_comma=True)
+                for c, name in zip(cells, ("Frame", "Timestamp", "x", "y", "z"), strict=True)
+            ]
+        )
+    data = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    dropped = 0
+    while data.shape[0] and not np.any(data[-1]):
+        data = data[:-1]
+        dropped += 1
+    if data.shape[0] == 0:
+        raise InputFileError(path, "no samples (only a header or all-zero rows)")
+    return data[:, 1], data[:, 2:5], dropped
+
+
+def _check_times(t_s: np.ndarray, path: Path, first_line: int = 2) -> None:
+    steps = np.diff(t_s)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0))
+        what = "duplicated" if steps[i] == 0 else "decreasing"
+        raise InputFileError(
+            path,
+            f"line {i + first_line + 1}: {what} timestamp ({t_s[i + 1]:.6g} s after {t_s[i]:.6g} s)",
+        )
+
+
+def _marker_name(path: Path, known: tuple[str, ...] | None) -> str:
+    tokens = re.split(r"[-_.\s]+", path.stem)
+    if known:
+        for tok in tokens:
+            if tok.upper() in (k.upper() for k in known):
+                return tok.upper()
+    return path.stem
+
+
+def read_krilavicius_folder(
+    folder: Path, files: list[Path], known_names: tuple[str, ...] | None = None
+) -> PointTrajectories:
+    """Read a Krilavicius marker folder (one CSV per marker) into ``(T, N, 3)`` mm, times in s.
+
+    Parameters
+    ----------
+    folder
+        The folder (for messages).
+    files
+        Its marker CSV files, in the order the markers should appear.
+    known_names
+        Marker names from the sidecar, used to name the markers.
+
+    Raises
+    ------
+    InputFileError
+        A bad file, unequal sample counts or timestamps between markers.
+    """
+    times_ms: list[np.ndarray] = []
+    xyz: list[np.ndarray] = []
+    dropped = 0
+    for f in files:
+        t, p, d = _read_one_krilavicius(f)
+        _check_times(t / 1000.0, f)
+        times_ms.append(t)
+        xyz.append(p)
+        dropped += d
+    lengths = {f.name: len(t) for f, t in zip(files, times_ms, strict=True)}
+    if len(set(lengths.values())) > 1:
+        raise InputFileError(folder, f"markers have unequal numbers of samples: {lengths}")
+    for f, t in zip(files[1:], times_ms[1:], strict=True):
+        if not np.array_equal(t, times_ms[0]):
+            i = int(np.argmax(t != times_ms[0]))
+            raise InputFileError(
+                f,
+                f"sample {i + 1}: timestamp {t[i]:g} ms differs from {times_ms[0][i]:g} ms in "
+                f"{files[0].name}",
+            )
+    names = tuple(_marker_name(f, known_names) for f in files)
+    if len(set(names)) != len(names):
+        names = tuple(f.stem for f in files)
+    prov = Provenance(
+        source=str(folder),
+        ordering="Timestamp",
+        frame_period_source="header",
+        extra={
+            "format": "krilavicius-csv",
+            "files": [f.name for f in files],
+            "dropped_trailing_zero_rows": dropped,
+            "time_origin_ms": float(times_ms[0][0]),
+        },
+    )
+    if dropped:
+        prov.warnings.append(f"dropped {dropped} trailing all-zero row(s) (logger sentinel) over {len(files)} file(s)")
+    t_s = (times_ms[0] - times_ms[0][0]) / 1000.0
+    return PointTrajectories(
+        positions=np.stack(xyz, axis=1), times=t_s, names=names, provenance=prov
+    )
+
+
+def read_plain_csv(path: Path) -> PointTrajectories:
+    """Read a plain ``t,x,y,z`` (or ``t,<name>_x,<name>_y,<name>_z,...``) CSV; t in s, mm.
+
+    Raises
+    ------
+    InputFileError
+        Missing ``t`` column, columns not in x/y/z triplets, bad numbers, non-increasing times.
+    """
+    text = _read_text(path)
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise InputFileError(path, "empty CSV file")
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    header = [h.strip().lower() for h in rows[0]]
+    if not header or header[0] not in ("t", "time", "time_s", "t_s"):
+        raise InputFileError(path, f"first column must be the time 't' in s, header is {rows[0]}")
+    cols = header[1:]
+    if len(cols) == 0 or len(cols) % 3:
+        raise InputFileError(path, f"expected x,y,z columns per marker after 't', got {rows[0][1:]}")
+    names: list[str] = []
+    for k in range(0, len(cols), 3):
+        trip = cols[k : k + 3]
+        if trip == ["x", "y", "z"]:
+            names.append(f"p{k // 3}")
+            continue
+        stems = {c.rsplit("_", 1)[0] for c in trip}
+        axes = [c.rsplit("_", 1)[-1] for c in trip]
+        if len(stems) != 1 or axes != ["x", "y", "z"]:
+            raise InputFileError(path, f"columns {rows[0][k + 1 : k + 4]} are not <name>_x,_y,_z")
+        names.append(rows[0][k + 1].strip().rsplit("_", 1)[0])
+    data = np.empty((len(rows) - 1, len(header)), dtype=np.float64)
+    for i, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise InputFileError(path, f"data row {i + 1}: {len(row)} values for {len(header)} columns")
+        for j, cell in enumerate(row):
+            data[i, j] = _parse_float(cell, path, i + 2, header[j], decimal_comma=False)
+    if data.shape[0] == 0:
+        raise InputFileError(path, "no data rows")
+    _check_times(data[:, 0], path)
+    prov = Provenance(
+        source=str(path), ordering="t", frame_period_source="header", extra={"format": "csv"}
+    )
+    return PointTrajectories(
+        positions=data[:, 1:].reshape(data.shape[0], -1, 3),
+        times=data[:, 0],
+        names=tuple(names),
+        provenance=prov,
+    )

@@ -1,0 +1,127 @@
+"""NumPy/SciPy/OpenCV implementation of the registration :class:`~.backends.Backend`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from motionpredict.registration.backends import gaussian_kernel
+from scipy import ndimage
+
+
+class NumpyBackend:
+    """CPU back-end: OpenCV separable filters (2D planes), SciPy interpolation, NumPy algebra."""
+
+    name = "numpy"
+
+    def __init__(self) -> None:
+        self._grids: dict[tuple[int, ...], list[np.ndarray]] = {}
+
+    # ----------------------------------------------------------------- conversions
+    def asarray(self, x: Any) -> np.ndarray:
+        """Return ``x`` as a C-contiguous float32 array."""
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Return ``x`` as a float32 NumPy array."""
+        return np.asarray(x, dtype=np.float32)
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Float32 zeros of ``shape``."""
+        return np.zeros(shape, dtype=np.float32)
+
+    def stack(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Stack along a new first axis."""
+        return np.stack(arrays)
+
+    def concat(self, arrays: list[np.ndarray], axis: int) -> np.ndarray:
+        """Concatenate along ``axis``."""
+        return np.concatenate(arrays, axis=axis)
+
+    def where(self, cond: np.ndarray, a: Any, b: Any) -> np.ndarray:
+        """Element-wise ``a if cond else b``."""
+        return np.where(cond, a, b).astype(np.float32, copy=False)
+
+    def floor(self, x: np.ndarray) -> np.ndarray:
+        """Element-wise floor."""
+        return np.floor(x)
+
+    def to_index(self, x: np.ndarray) -> np.ndarray:
+        """Whole-number floats to int64 indices."""
+        return x.astype(np.int64)
+
+    def grid(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+        """Per-axis voxel coordinates (cached per shape)."""
+        shape = tuple(int(s) for s in shape)
+        if shape not in self._grids:
+            self._grids[shape] = list(np.indices(shape, dtype=np.float32))
+        return self._grids[shape]
+
+    # ----------------------------------------------------------------- filtering
+    def gaussian(self, x: np.ndarray, sigma: float, truncate: float) -> np.ndarray:
+        """Separable Gaussian filter over every axis with mirror borders.
+
+        Parameters
+        ----------
+        x
+            ``(H, W)`` or ``(D, H, W)`` float32 image.
+        sigma
+            Standard deviation in px; ``<= 0`` returns ``x`` unchanged.
+        truncate
+            Kernel radius ``ceil(truncate * sigma)`` px.
+        """
+        if sigma <= 0:
+            return x
+        k = gaussian_kernel(sigma, truncate).astype(np.float32)
+        radius = k.size // 2
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if radius < min(x.shape[-2:]):
+            if x.ndim == 2:
+                return cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
+            out = np.empty_like(x)
+            for i in range(x.shape[0]):  # loop over slices; each slice is filtered whole
+                cv2.sepFilter2D(x[i], -1, k, k, dst=out[i], borderType=cv2.BORDER_REFLECT_101)
+            return ndimage.correlate1d(out, k, axis=0, mode="mirror")
+        for axis in range(x.ndim):
+            x = ndimage.correlate1d(x, k, axis=axis, mode="mirror")
+        return x
+
+    def smooth_axis(self, x: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
+        """Correlate ``axis`` with a short symmetric ``kernel`` (mirror borders)."""
+        return ndimage.correlate1d(x, np.asarray(kernel, np.float32), axis=axis, mode="mirror")
+
+    # ----------------------------------------------------------------- sampling
+    def pull(self, image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """Linear interpolation of ``image`` at ``x + flow(x)``, positions clamped to the grid.
+
+        Parameters
+        ----------
+        image
+            ``(*shape)`` float32.
+        flow
+            ``(ndim, *shape)`` displacements in px, array-axis order.
+        """
+        coords = np.stack([g + f for g, f in zip(self.grid(image.shape), flow, strict=True)])
+        return ndimage.map_coordinates(image, coords, order=1, mode="nearest").astype(
+            np.float32, copy=False
+        )
+
+    def splat(self, values: np.ndarray, flat_index: np.ndarray, weights: np.ndarray,
+              size: int) -> np.ndarray:
+        """Sum ``values * weights`` into ``size`` bins given by ``flat_index``."""
+        return np.bincount(flat_index.ravel(), weights=(values * weights).ravel(),
+                           minlength=size).astype(np.float32)
+
+    # ----------------------------------------------------------------- algebra
+    def pinv_sym(self, matrices: np.ndarray, rcond: float, floor: float) -> np.ndarray:
+        """Pseudo-inverse of ``(K, n, n)`` symmetric matrices (truncated eigen-decomposition).
+
+        Eigenvalues ``<= max(rcond * lambda_max, floor)`` are dropped.
+        """
+        w, v = np.linalg.eigh(matrices.astype(np.float64))
+        cut = np.maximum(rcond * w[:, -1:], floor)
+        inv_w = np.where(w > cut, 1.0 / np.where(w > cut, w, 1.0), 0.0)
+        return np.einsum("kij,kj,klj->kil", v, inv_w, v).astype(np.float32)

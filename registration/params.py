@@ -1,0 +1,131 @@
+"""Parameters of the pyramidal iterative Lucas-Kanade optical flow."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from motionpredict.errors import ConfigurationError
+
+GradientOperator = Literal["central", "scharr"]
+GRADIENT_OPERATORS: tuple[str, ...] = ("central", "scharr")
+
+#: Keys of ``reference_lk_parameters`` in a dataset's ``sequence.json`` and their LKParams names.
+REFERENCE_KEYS: dict[str, str] = {
+    "sigma_init": "sigma_init",
+    "sigma_subsample": "sigma_subsample",
+    "sigma_lk": "sigma_lk",
+    "pyramid_levels": "levels",
+    "levels": "levels",
+    "iterations": "iterations",
+    "gradient": "gradient",
+}
+
+
+@dataclass(frozen=True)
+class LKParams:
+    """Settings of dense pyramidal iterative Lucas-Kanade (Bouguet) registration.
+
+    All lengths are in voxels of the level they act on (the pyramid halves the resolution
+    per level).
+
+    Attributes
+    ----------
+    sigma_init
+        Standard deviation (px) of the Gaussian pre-filter applied to both images before anything
+        else; 0 disables it.
+    sigma_subsample
+        Standard deviation (px) of the Gaussian anti-alias filter applied before each 2x
+        subsampling of the pyramid; 0 disables it.
+    sigma_lk
+        Standard deviation (px) of the Gaussian window that weights the structure tensor
+        ``M = G * (grad I grad I^T)`` and the mismatch vector ``b = -G * (grad I (J_w - I))``.
+    levels
+        Number of pyramid levels (1 = no pyramid).
+    iterations
+        Lucas-Kanade refinement iterations per level.
+    gradient
+        Spatial derivative operator on the reference image: ``"central"`` differences or the
+        ``"scharr"`` operator (central differences smoothed by ``[1, 3, 1] / 5`` across the other
+        axes). One-sided differences are used on the image edge.
+    truncate
+        Gaussian kernels are cut at ``truncate * sigma`` (radius ``ceil(truncate * sigma)`` px);
+        2.0 reproduces MATLAB ``imgaussfilt`` as used by the reference implementation.
+    cond_threshold
+        A structure tensor whose normalised determinant ``det M / (tr M / n)^n`` (1 for an
+        isotropic tensor, 0 for a singular one) is below this value is inverted with a truncated
+        eigen-decomposition (pseudo-inverse) instead of the plain inverse.
+    rcond
+        Eigenvalues below ``rcond * lambda_max`` of the pixel's tensor are dropped by the
+        pseudo-inverse (the flow is then only estimated along the well-determined directions:
+        the aperture problem).
+    tikhonov
+        Tikhonov regularisation ``M + lambda I`` with ``lambda = tikhonov * mean(tr M) / n`` of
+        the level; 0 (default) disables it.
+    """
+
+    sigma_init: float = 0.5
+    sigma_subsample: float = 1.0
+    sigma_lk: float = 2.0
+    levels: int = 3
+    iterations: int = 3
+    gradient: GradientOperator = "central"
+    truncate: float = 2.0
+    cond_threshold: float = 1e-3
+    rcond: float = 1e-3
+    tikhonov: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("sigma_init", "sigma_subsample", "truncate", "cond_threshold", "rcond",
+                     "tikhonov"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigurationError(
+                    f"LKParams.{name} must be a finite number >= 0, got {value!r}"
+                )
+        if not (isinstance(self.sigma_lk, (int, float)) and math.isfinite(self.sigma_lk)
+                and self.sigma_lk > 0):
+            raise ConfigurationError(f"LKParams.sigma_lk must be > 0 px, got {self.sigma_lk!r}")
+        for name in ("levels", "iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"LKParams.{name} must be an integer >= 1, got {value!r}")
+        if self.truncate <= 0:
+            raise ConfigurationError(f"LKParams.truncate must be > 0, got {self.truncate!r}")
+        if self.gradient not in GRADIENT_OPERATORS:
+            raise ConfigurationError(
+                f"LKParams.gradient must be one of {GRADIENT_OPERATORS}, got {self.gradient!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], **overrides: Any) -> LKParams:
+        """Build parameters from a mapping such as ``reference_lk_parameters`` of a sequence.json.
+
+        Parameters
+        ----------
+        values
+            Keys ``sigma_init``, ``sigma_subsample``, ``sigma_lk``, ``pyramid_levels`` (or
+            ``levels``), ``iterations``, optionally ``gradient``; unknown keys are an error.
+        **overrides
+            Field values that replace those of ``values``.
+        """
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in REFERENCE_KEYS:
+                raise ConfigurationError(
+                    f"unknown Lucas-Kanade parameter {key!r}; known: {sorted(REFERENCE_KEYS)}"
+                )
+            name = REFERENCE_KEYS[key]
+            kwargs[name] = int(value) if name in ("levels", "iterations") else value
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> LKParams:
+        """Return a copy with some fields changed (validated)."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the parameters as a plain dict (for provenance and reports)."""
+        return asdict(self)

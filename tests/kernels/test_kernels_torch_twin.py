@@ -1,0 +1,146 @@
+"""The batched PyTorch twin against the single-RNN forecasters (float64, step by step), against
+autograd for the RTRL influence, and its memory accounting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motionpredict.errors import ConfigurationError
+from motionpredict.forecasters import get, run_online
+from motionpredict.kernels import BatchedRNNConfig, max_batch, new_state, state_bytes
+from motionpredict.kernels.batched_rnn_torch import counter_signs, forward_torch, rnn_step_torch
+
+FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "fixed": "rnn-fixed"}
+P, K, Q, T = 2, 3, 5, 60
+
+
+def _series(n: int, t: int = T, p: int = P) -> np.ndarray:
+    """``(n, t, p)`` noisy quasi-periodic standardised series, different per row."""
+    rng = np.random.default_rng(123)
+    tt = np.arange(t)[None, :, None]
+    phase = rng.uniform(0, np.pi, (n, 1, p))
+    return np.sin(0.35 * tt + phase) + 0.3 * np.sin(0.11 * tt) + 0.05 * rng.normal(size=(n, t, p))
+
+
+def _run_twin(est, mode, h, seeds, lrs, clips, ys):
+    cfg = BatchedRNNConfig(est, n_hidden=Q, history=K, n_features=P, horizon=h, mode=mode)
+    st = new_state(cfg, seeds=seeds, lr=lrs, clip=clips, dtype=torch.float64, uoro_noise="numpy")
+    w0 = st.w.clone()
+    b, t_len = ys.shape[0], ys.shape[1]
+    preds = np.full((b, t_len, P), np.nan)
+    for t in range(t_len):
+        look = torch.tensor(ys[:, min(t + h, t_len - 1)])
+        has = torch.full((b,), t + h < t_len)
+        pr = rnn_step_torch(st, torch.tensor(ys[:, t]), lookahead=look, has_lookahead=has)
+        if t + h < t_len:
+            preds[:, t + h] = pr.numpy()
+    return st, w0, preds
+
+
+@pytest.mark.parametrize("est", list(FORECASTER))
+@pytest.mark.parametrize("mode", ["causal", "reference"])
+@pytest.mark.parametrize("h", [1, 3])
+def test_twin_matches_single_forecasters(est, mode, h):
+    seeds, lrs, clips = [1, 2, 3], [0.3, 0.1, 0.2], [100.0, 0.05, 100.0]
+    ys = _series(3)
+    st, w0, preds = _run_twin(est, mode, h, seeds, lrs, clips, ys)
+    for i in range(3):
+        f = get(FORECASTER[est])(
+            horizon=h, n_features=P, mode=mode, seed=seeds[i], k=K, q=Q, eta=lrs[i],
+            clip=clips[i],
+        )
+        ref = run_online(f, ys[i])
+        np.testing.assert_array_equal(np.isnan(ref.predicted), np.isnan(preds[i]))
+        np.testing.assert_allclose(preds[i, h:], ref.predicted[h:], rtol=0, atol=1e-12)
+        wab = np.asarray(f.w_ab)
+        np.testing.assert_allclose(st.w[i].numpy(), wab, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(st.wc[i].numpy(), f.w_c, rtol=0, atol=1e-12)
+    moved = float((st.w - w0).abs().max())
+    if est == "fixed":
+        assert moved == 0.0
+    else:
+        assert moved > 1e-3  # the recurrent weights really learned
+
+
+@pytest.mark.parametrize("est", ["snap1", "dni"])
+def test_twin_resets_like_forecaster_on_divergence(est):
+    ys = _series(2, t=40) * 50.0
+    seeds, lrs, clips = [4, 5], [30.0, 0.01], [1e9, 100.0]
+    st, _, preds = _run_twin(est, "causal", 2, seeds, lrs, clips, ys)
+    assert int(st.resets[0]) >= 1
+    for i in range(2):
+        f = get(FORECASTER[est])(
+            horizon=2, n_features=P, seed=seeds[i], k=K, q=Q, eta=lrs[i], clip=clips[i]
+        )
+        ref = run_online(f, ys[i])
+        assert len(ref.events) == int(st.resets[i])
+        np.testing.assert_allclose(preds[i, 2:], ref.predicted[2:], rtol=1e-9, atol=1e-9)
+    assert np.all(np.isfinite(preds[:, 2:]))
+
+
+def test_rtrl_influence_equals_autograd():
+    """With frozen weights, e^T W_c J_T equals the BPTT gradient of L_T = 1/2||W_c h_T - y||^2."""
+    cfg = BatchedRNNConfig("rtrl", n_hidden=4, history=2, n_features=P, horizon=1,
+                           mode="reference")
+    st = new_state(cfg, seeds=[0, 1], lr=0.1, dtype=torch.float64)
+    st.w.normal_(0.0, 0.4, generator=torch.Generator().manual_seed(0))
+    xs = torch.tensor(_series(2, t=8, p=cfg.n_inputs))
+    for t in range(8):
+        forward_torch(st, xs[:, t], 0, 0, None)
+    target = torch.tensor([[0.3, -0.2], [0.1, 0.5]], dtype=torch.float64)
+    e = st.slot_yhat[0] - target
+    delta = torch.einsum("bpq,bp->bq", st.wc, e)
+    g_rtrl = torch.einsum("bn,bnij->bij", delta, st.infl)
+    w = st.w.clone().requires_grad_(True)
+    h = torch.zeros(2, 4, dtype=torch.float64)
+    for t in range(8):
+        h = torch.tanh(torch.einsum("bij,bj->bi", w, torch.cat([h, xs[:, t]], 1)))
+    loss = 0.5 * ((torch.einsum("bpq,bq->bp", st.wc, h) - target) ** 2).sum()
+    (g_auto,) = torch.autograd.grad(loss, w)
+    assert float(g_auto.abs().max()) > 1e-3
+    torch.testing.assert_close(g_rtrl, g_auto, rtol=1e-10, atol=1e-12)
+
+
+def test_counter_signs_are_balanced_and_distinct():
+    seeds = torch.arange(64)
+    a = counter_signs(seeds, 3, 50)
+    assert set(a.unique().tolist()) == {-1.0, 1.0}
+    assert abs(float(a.mean())) < 0.05
+    assert not torch.equal(a, counter_signs(seeds, 4, 50))
+    assert not torch.equal(a[0], a[1])
+    assert torch.equal(a, counter_signs(seeds, 3, 50))
+
+
+@pytest.mark.parametrize("est", list(FORECASTER))
+@pytest.mark.parametrize("mode", ["causal", "reference"])
+def test_state_bytes_counts_every_tensor(est, mode):
+    cfg = BatchedRNNConfig(est, n_hidden=7, history=4, n_features=3, horizon=3, mode=mode)
+    st = new_state(cfg, seeds=range(5), lr=0.01)
+    tensors = [v for v in vars(st).values() if isinstance(v, torch.Tensor)]
+    allocated = sum(x.numel() * x.element_size() for x in tensors)
+    assert state_bytes(cfg, 5) == allocated
+
+
+def test_rtrl_memory_bound_documented_figure():
+    cfg = BatchedRNNConfig("rtrl", n_hidden=180, history=60, n_features=3, horizon=1)
+    per_rnn = state_bytes(cfg, 1)
+    assert 47e6 < per_rnn < 48e6  # Q^2 (Q + M) floats dominate: 180^2 * 361 * 4 B = 46.8 MB
+    assert max_batch(cfg, 80 * 10**9) == 80 * 10**9 // (per_rnn + 180 * 180 * 361 * 4)
+    snap = BatchedRNNConfig("snap1", n_hidden=180, history=60, n_features=3, horizon=1)
+    assert state_bytes(snap, 1) < 0.6e6
+
+
+def test_invalid_configuration_raises():
+    with pytest.raises(ConfigurationError):
+        BatchedRNNConfig("bptt", n_hidden=3, history=2, n_features=1, horizon=1)  # type: ignore
+    with pytest.raises(ConfigurationError):
+        BatchedRNNConfig("snap1", n_hidden=3, history=2, n_features=1, horizon=0)
+    cfg = BatchedRNNConfig("snap1", n_hidden=3, history=2, n_features=1, horizon=1)
+    with pytest.raises(ConfigurationError):
+        new_state(cfg, seeds=[0, 1], lr=[0.1, -0.1])
+    with pytest.raises(ConfigurationError):
+        new_state(cfg, seeds=[0, 1, 2], lr=[0.1, 0.2])
+    with pytest.raises(ConfigurationError):
+        new_state(cfg, seeds=[], lr=0.1)
