@@ -132,11 +132,10 @@ def screenshot(
             m.record_render_ms(m.newest, window.last_render_ms)
         m.set_position(target)
         window.latency.refresh()
-        window.plots.refresh(force=True)
         window._update_labels()
         for _ in range(3):
             app.processEvents()
-        window.plots.canvas.draw()
+        window.plots.render_now()
         app.processEvents()
         image = window.grab()
         target_path = Path(out)

@@ -981,4 +981,5 @@ class MainWindow(QMainWindow):
         self.tick_timer.stop()
         self.generation += 1
         self.worker_thread.stop()
+        self.plots.stop()
         super().closeEvent(event)

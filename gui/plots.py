@@ -1,119 +1,276 @@
-"""Plots (matplotlib's Qt backend): PCA weights measured vs predicted, prediction error over time.
+"""Plots: PCA weights measured vs predicted, and the prediction error over time.
 
 Top: the PCA weights of every acquired frame (solid) and the primary method's forecasts drawn at
 the time they are *for* (dashed, i.e. shifted by the horizon ``h``); training frames are shaded.
 Bottom: the geometric error of each checked prediction, mean ``|u_predicted - u_LK|`` in mm over
 the image (or the ROI), one line per method. A vertical line marks the displayed frame.
 
-Redrawing a matplotlib figure costs tens of ms, so during replay :meth:`PlotPanel.refresh` redraws
-at most every :data:`MIN_REDRAW_S` seconds (the last state is always drawn).
+A matplotlib redraw costs tens to hundreds of ms (more on a loaded machine), far above the 100 ms
+an interface may freeze. So the figure is drawn with matplotlib's Agg renderer in a dedicated
+thread (:class:`PlotRenderer`) from an immutable :class:`PlotData` snapshot taken in the GUI
+thread, and the finished image is shown by :class:`PlotPanel`; requests are coalesced (the latest
+snapshot wins) and spaced by at least :data:`MIN_INTERVAL_S`, because matplotlib holds the
+Python GIL while it draws and would otherwise slow down the pipeline and the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, QRectF, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from motionpredict.io.atomic import atomic_path
 from motionpredict.viewer_model import ViewerModel
 
-MIN_REDRAW_S = 0.5
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+DPI = 100.0
+#: Shortest time between two renderings in s: matplotlib holds the GIL while it draws.
+MIN_INTERVAL_S = 0.4
+
+
+@dataclass(frozen=True)
+class PlotData:
+    """Everything the plots show, copied out of the model (safe to hand to another thread).
+
+    Attributes
+    ----------
+    times, true
+        ``(T,)`` s and ``(T, n)`` measured weights of the acquired frames.
+    pred_times, predicted
+        ``(M,)`` target times in s and ``(M, n)`` forecasts of the primary method.
+    errors
+        ``{method: (times_s (K,), error_mm (K,))}``.
+    training_end_s
+        Time of the last training frame (``None`` before the replay was prepared).
+    cursor_s
+        Time of the displayed frame (``None`` when none).
+    horizon_ms, primary
+        Horizon and primary method, for the titles.
+    """
+
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    true: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    pred_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    errors: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    training_start_s: float | None = None
+    training_end_s: float | None = None
+    cursor_s: float | None = None
+    horizon_ms: float = 0.0
+    primary: str = ""
+
+    @classmethod
+    def from_model(cls, model: ViewerModel) -> PlotData:
+        """Snapshot of the model's series (copies)."""
+        m = model
+        if m.sequence is None or m.newest < 0:
+            return cls()
+        ws = m.weight_series()
+        errors = {
+            method: tuple(a.copy() for a in m.field_error_series(method))
+            for method in m.settings.methods
+        }
+        first = m.first_frame
+        return cls(
+            times=ws["times"].copy(),
+            true=ws["true"].copy(),
+            pred_times=ws["pred_times"].copy(),
+            predicted=ws["predicted"].copy(),
+            errors=errors,  # type: ignore[arg-type]
+            training_start_s=float(m.sequence.times[0]) if first else None,
+            training_end_s=float(m.sequence.times[first - 1]) if first else None,
+            cursor_s=float(m.sequence.times[m.position]) if m.position >= 0 else None,
+            horizon_ms=m.horizon_ms,
+            primary=m.primary,
+        )
+
+
+def new_figure(width_px: int, height_px: int) -> tuple[Figure, FigureCanvasAgg]:
+    """A figure of the given size in pixels with its Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=(max(width_px, 50) / DPI, max(height_px, 50) / DPI), dpi=DPI)
+    return fig, FigureCanvasAgg(fig)
+
+
+def draw_plots(fig: Figure, data: PlotData) -> None:
+    """Draw ``data`` into ``fig`` (two stacked axes sharing the time axis)."""
+    fig.clear()
+    aw, ae = fig.subplots(2, 1, sharex=True)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.11, hspace=0.32)
+    aw.set_ylabel("PCA weight", fontsize=8)
+    ae.set_ylabel("field error (mm)", fontsize=8)
+    ae.set_xlabel("time (s)", fontsize=8)
+    n_comp = data.true.shape[1] if data.true.ndim == 2 and data.true.size else 0
+    if n_comp:
+        for c in range(n_comp):
+            col = COLORS[c % len(COLORS)]
+            aw.plot(data.times, data.true[:, c], color=col, lw=1.2, label=f"w{c + 1}")
+            if data.predicted.size:
+                aw.plot(
+                    data.pred_times,
+                    data.predicted[:, c],
+                    color=col,
+                    lw=1.2,
+                    ls="--",
+                    label=f"w{c + 1} predicted",
+                )
+        if data.training_end_s is not None and data.training_start_s is not None:
+            aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
+        aw.set_title(
+            f"PCA weights: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
+            f"(dashed), {data.primary}; grey = training",
+            fontsize=8,
+        )
+        aw.legend(fontsize=7, ncol=min(2 * n_comp, 6), loc="upper left")
+        for i, (method, (t, e)) in enumerate(data.errors.items()):
+            if e.size:
+                ae.plot(t, e, color=COLORS[i % len(COLORS)], lw=1.2, label=method)
+        ae.set_title("error of each prediction vs the registration of its target frame", fontsize=8)
+        if ae.get_lines():
+            ae.legend(fontsize=7, loc="upper left")
+        if data.cursor_s is not None:
+            for ax in (aw, ae):
+                ax.axvline(data.cursor_s, color="k", lw=0.8, alpha=0.6)
+    else:
+        aw.set_title("no replay yet", fontsize=8)
+    for ax in (aw, ae):
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+
+
+def render_image(data: PlotData, width_px: int, height_px: int) -> QImage:
+    """Render ``data`` to a ``QImage`` of the given size (any thread)."""
+    fig, canvas = new_figure(width_px, height_px)
+    draw_plots(fig, data)
+    canvas.draw()
+    buf = np.asarray(canvas.buffer_rgba())
+    h, w = buf.shape[:2]
+    return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
+class PlotRenderer(QObject):
+    """Draws plots in its own thread; ``rendered(request_id, QImage)`` answers each request."""
+
+    rendered = Signal(int, QImage)
+    _requested = Signal(int, object, int, int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._requested.connect(self._render)
+
+    def request(self, request_id: int, data: PlotData, width: int, height: int) -> None:
+        """Ask for a rendering (queued to the renderer's thread)."""
+        self._requested.emit(request_id, data, width, height)
+
+    @Slot(int, object, int, int)
+    def _render(self, request_id: int, data: PlotData, width: int, height: int) -> None:
+        self.rendered.emit(request_id, render_image(data, width, height))
 
 
 class PlotPanel(QWidget):
-    """The two synchronised plots over the model's results."""
+    """Shows the plots of the model's results; redraws off the GUI thread.
+
+    Attributes
+    ----------
+    data
+        The last snapshot requested (what the plots show once :attr:`shown_id` reaches
+        :attr:`requested_id`).
+    """
 
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.figure = Figure(figsize=(6, 4), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.ax_weights, self.ax_error = self.figure.subplots(2, 1, sharex=True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
-        self._last_draw = 0.0
-        self._pending = QTimer(self)
-        self._pending.setSingleShot(True)
-        self._pending.timeout.connect(lambda: self.refresh(force=True))
-        self.n_redraws = 0
-        self._draw()
+        self.setMinimumSize(300, 200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.data = PlotData()
+        self.image: QImage | None = None
+        self.requested_id = 0
+        self.shown_id = 0
+        self._in_flight = False
+        self._dirty = False
+        self._thread = QThread()
+        self._thread.setObjectName("motionpredict-plots")
+        self.renderer = PlotRenderer()
+        self.renderer.moveToThread(self._thread)
+        self.renderer.rendered.connect(self._on_rendered)
+        self._thread.start()
+        self._last_request_s = 0.0
+        self._throttle = QTimer(self)
+        self._throttle.setSingleShot(True)
+        self._throttle.timeout.connect(self._send)
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.timeout.connect(self.refresh)
 
     def refresh(self, *, force: bool = False) -> None:
-        """Redraw now, or within :data:`MIN_REDRAW_S` when the last redraw was recent."""
-        now = time.perf_counter()
-        wait = MIN_REDRAW_S - (now - self._last_draw)
-        if force or wait <= 0:
-            self._pending.stop()
-            self._draw()
-        elif not self._pending.isActive():
-            self._pending.start(int(wait * 1000) + 1)
+        """Take a new snapshot of the model and redraw (coalesced; ``force`` is accepted for
+        symmetry with the other panels: every call leads to a redraw)."""
+        self.data = PlotData.from_model(self.model)
+        self._dirty = True
+        self._send()
 
-    def _draw(self) -> None:
-        m = self.model
-        aw, ae = self.ax_weights, self.ax_error
-        aw.clear()
-        ae.clear()
-        aw.set_ylabel("PCA weight")
-        ae.set_ylabel("field error (mm)")
-        ae.set_xlabel("time (s)")
-        if m.sequence is not None and m.newest >= 0:
-            h_ms = m.horizon_ms
-            ws = m.weight_series()
-            n_comp = ws["true"].shape[1] if ws["true"].size else 0
-            for c in range(n_comp):
-                col = COLORS[c % len(COLORS)]
-                aw.plot(ws["times"], ws["true"][:, c], color=col, lw=1.2, label=f"w{c + 1}")
-                if ws["predicted"].size:
-                    aw.plot(
-                        ws["pred_times"],
-                        ws["predicted"][:, c],
-                        color=col,
-                        lw=1.2,
-                        ls="--",
-                        label=f"w{c + 1} predicted",
-                    )
-            if m.first_frame:
-                aw.axvspan(
-                    m.sequence.times[0], m.sequence.times[m.first_frame - 1], color="0.92", lw=0
-                )
-            aw.set_title(
-                f"measured (solid) vs predicted {h_ms:.0f} ms ahead (dashed), {m.primary}; "
-                "grey: training",
-                fontsize=9,
-            )
-            if n_comp:
-                aw.legend(fontsize=7, ncol=min(2 * n_comp, 6), loc="upper left")
-            for i, method in enumerate(m.settings.methods):
-                t, e = m.field_error_series(method)
-                if e.size:
-                    ae.plot(t, e, color=COLORS[i % len(COLORS)], lw=1.2, label=method)
-            ae.set_title("prediction vs registration of the acquired target frame", fontsize=9)
-            if any(line.get_label() for line in ae.get_lines()):
-                ae.legend(fontsize=7, loc="upper left")
-            if m.position >= 0:
-                x = float(m.sequence.times[m.position])
-                for ax in (aw, ae):
-                    ax.axvline(x, color="k", lw=0.8, alpha=0.6)
+    def _send(self) -> None:
+        if self._in_flight or not self._dirty:
+            return
+        wait = MIN_INTERVAL_S - (time.perf_counter() - self._last_request_s)
+        if wait > 0:  # leave the CPU (and the GIL) to the pipeline and the GUI thread
+            if not self._throttle.isActive():
+                self._throttle.start(int(wait * 1000) + 1)
+            return
+        self._last_request_s = time.perf_counter()
+        self._dirty = False
+        self._in_flight = True
+        self.requested_id += 1
+        self.renderer.request(
+            self.requested_id, self.data, max(self.width(), 50), max(self.height(), 50)
+        )
+
+    @Slot(int, QImage)
+    def _on_rendered(self, request_id: int, image: QImage) -> None:
+        self._in_flight = False
+        self.image = image
+        self.shown_id = request_id
+        self.update()
+        self._send()
+
+    def render_now(self) -> None:
+        """Draw the current model synchronously in this thread (screenshots, exports)."""
+        self.data = PlotData.from_model(self.model)
+        self.image = render_image(self.data, max(self.width(), 50), max(self.height(), 50))
+        self.update()
+
+    def resizeEvent(self, event: object) -> None:
+        self._resize_timer.start(150)
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(255, 255, 255))
+        if self.image is not None:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(QRectF(self.rect()), self.image)
         else:
-            aw.set_title("no replay yet", fontsize=9)
-        for ax in (aw, ae):
-            ax.tick_params(labelsize=8)
-            ax.grid(True, alpha=0.3)
-        self.canvas.draw_idle()
-        self._last_draw = time.perf_counter()
-        self.n_redraws += 1
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "plots")
+        p.end()
 
     def save_png(self, path: str | Path, dpi: int = 150) -> Path:
-        """Write the current plots to a PNG file (atomically); return the path."""
-        self._draw()
+        """Write the current plots to a PNG file (atomically) at ``dpi``; return the path."""
+        data = PlotData.from_model(self.model)
+        fig, _canvas = new_figure(int(self.width() * dpi / DPI), int(self.height() * dpi / DPI))
+        fig.set_dpi(dpi)
+        fig.set_size_inches(max(self.width(), 300) / DPI, max(self.height(), 200) / DPI)
+        draw_plots(fig, data)
         out = Path(path)
         with atomic_path(out) as tmp:
-            self.figure.savefig(tmp, dpi=dpi, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png")
         return out
+
+    def stop(self) -> None:
+        """End the rendering thread (after the rendering in progress)."""
+        self._thread.quit()
+        self._thread.wait(30_000)

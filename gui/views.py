@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, qRgb
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
@@ -205,18 +205,21 @@ class ImageView(QWidget):
         if self.field_mode == "arrows":
             rr, cc = np.meshgrid(rows, cols, indexing="ij")
             u = f[rr, cc]
-            x0, y0 = self.to_widget(rr, cc)
-            x1, y1 = self.to_widget(rr + u[..., 0], cc + u[..., 1])
+            x0, y0 = self.to_widget(rr.ravel(), cc.ravel())
+            x1, y1 = self.to_widget((rr + u[..., 0]).ravel(), (cc + u[..., 1]).ravel())
+            dx, dy = x1 - x0, y1 - y0
+            length = np.hypot(dx, dy)
+            ux = np.divide(dx, length, out=np.zeros_like(dx), where=length > 0)
+            uy = np.divide(dy, length, out=np.zeros_like(dy), where=length > 0)
+            head = length > 3  # arrow heads only where the arrow is visible
+            segs = [np.stack([x0, y0, x1, y1], axis=1)]
+            for sgn in (1.0, -1.0):
+                hx = x1 - 4 * ux + sgn * 2.5 * uy
+                hy = y1 - 4 * uy - sgn * 2.5 * ux
+                segs.append(np.stack([x1, y1, hx, hy], axis=1)[head])
+            lines = [QLineF(*seg) for seg in np.concatenate(segs).tolist()]
             p.setPen(QPen(QColor(0, 220, 255), 1.3))
-            for a, b, c, d in zip(x0.ravel(), y0.ravel(), x1.ravel(), y1.ravel(), strict=True):
-                p.drawLine(QPointF(a, b), QPointF(c, d))
-                length = float(np.hypot(c - a, d - b))
-                if length > 3:  # arrow head
-                    ux, uy = (c - a) / length, (d - b) / length
-                    for sgn in (1, -1):
-                        hx = c - 4 * ux + sgn * 2.5 * uy
-                        hy = d - 4 * uy - sgn * 2.5 * ux
-                        p.drawLine(QPointF(c, d), QPointF(hx, hy))
+            p.drawLines(lines)
         else:  # deformed grid: reference grid lines moved by u
             p.setPen(QPen(QColor(0, 220, 255, 200), 1.0))
             all_r, all_c = np.arange(h), np.arange(w)
@@ -238,7 +241,8 @@ class ImageView(QWidget):
     def wheelEvent(self, event: object) -> None:
         dy = event.angleDelta().y()  # type: ignore[attr-defined]
         if dy:
-            self.wheel_steps.emit(-1 if dy > 0 else 1)
+            notches = round(dy / 120) or (1 if dy > 0 else -1)  # high-resolution wheels: < 120
+            self.wheel_steps.emit(-notches)  # wheel up (away from the user) = previous frame
         event.accept()  # type: ignore[attr-defined]
 
     def mousePressEvent(self, event: object) -> None:

@@ -126,8 +126,8 @@ def state_bytes(config: BatchedRNNConfig, batch: int, dtype: torch.dtype = torch
     Counts the weights (``Q*N + P*Q``), the ``S`` queue slots (:func:`slot_elements`), the
     history, the running RTRL influence ``J (Q*Q*N)`` and the DNI credit model. RTRL dominates:
     ``B * (Q^2 N + S P Q N)`` values; at float32, Q = 180, M = 181 (N = 361), P = 3 and h = 1 that
-    is 47.5 MB per RNN, so an 80 GB GPU holds about 800 RTRL RNNs of that size (see
-    :func:`max_batch`), while SnAp-1 needs 0.52 MB per RNN.
+    is 47.8 MB per RNN, so an 80 GB GPU holds about 845 RTRL RNNs of that size (see
+    :func:`max_batch`), while SnAp-1 needs 0.53 MB per RNN.
     """
     q, p, n, s = config.n_hidden, config.n_features, config.n_cols, config.n_slots
     per_rnn = q * n + p * q + s * slot_elements(config) + config.history * p + 2  # + lr, clip

@@ -126,9 +126,9 @@ def forward_torch(
     cfg = state.config
     q = cfg.n_hidden
     z = torch.cat([state.slot_h[prev], x], dim=1)  # (B, N)
-    h = torch.tanh(torch.bmm(state.w, z[:, :, None])[:, :, 0])  # (B, Q)
+    h = torch.tanh(torch.matmul(state.w, z[:, :, None])[:, :, 0])  # (B, Q)
     d = 1.0 - h * h
-    yhat = torch.bmm(state.wc, h[:, :, None])[:, :, 0]  # (B, P)
+    yhat = torch.matmul(state.wc, h[:, :, None])[:, :, 0]  # (B, P)
     est = cfg.estimator
     wa = state.w[:, :, :q]
     if est == "snap1":
@@ -138,19 +138,19 @@ def forward_torch(
         j.add_(z[:, None, :]).mul_(d[:, :, None])
     elif est == "rtrl":
         b, n = state.batch, cfg.n_cols
-        jn = torch.bmm(wa, state.infl.reshape(b, q, q * n)).reshape(b, q, q, n)
+        jn = torch.matmul(wa, state.infl.reshape(b, q, q * n)).reshape(b, q, q, n)
         torch.diagonal(jn, dim1=1, dim2=2).add_(z[:, :, None])
         jn.mul_(d[:, :, None, None])
         state.infl.copy_(jn)
         if cfg.mode == "causal":
-            torch.bmm(state.wc, state.infl.reshape(b, q, q * n), out=state.slot_infl[new])
+            torch.matmul(state.wc, state.infl.reshape(b, q, q * n), out=state.slot_infl[new])
     elif est == "dni" and cfg.mode == "causal":
         state.slot_infl[new].copy_(wa)
     elif est == "uoro":
         assert signs is not None
         infl = state.slot_infl[prev]
         ht, wt = infl[:, :q], infl[:, q:]
-        a1 = d * torch.bmm(wa, ht[:, :, None])[:, :, 0]
+        a1 = d * torch.matmul(wa, ht[:, :, None])[:, :, 0]
         nd = signs * d
         eps = UORO_EPS
         norm_wt = torch.linalg.vector_norm(wt, dim=1)
@@ -192,7 +192,7 @@ def update_torch(
     causal = cfg.mode == "causal"
     e = yhat - target  # (B, P)
     wc_rec = state.slot_wc[slot] if causal else state.wc  # the W_c that issued the forecast
-    delta = torch.bmm(wc_rec.transpose(1, 2), e[:, :, None])[:, :, 0]  # (B, Q) = dL/dh
+    delta = torch.matmul(wc_rec.transpose(1, 2), e[:, :, None])[:, :, 0]  # (B, Q) = dL/dh
     lr = torch.where(mask, state.lr, torch.zeros_like(state.lr))
     est = cfg.estimator
     g = None
@@ -201,9 +201,9 @@ def update_torch(
     elif est == "rtrl":
         b, n = state.batch, cfg.n_cols
         if causal:  # e^T (W_c J) with the record's dyhat/dW
-            g = torch.bmm(e[:, None, :], state.slot_infl[slot])
+            g = torch.matmul(e[:, None, :], state.slot_infl[slot])
         else:
-            g = torch.bmm(delta[:, None, :], state.infl.reshape(b, q, q * n))
+            g = torch.matmul(delta[:, None, :], state.infl.reshape(b, q, q * n))
         g = g.reshape(b, q, n)
     elif est == "uoro":
         infl = state.slot_infl[slot]
@@ -244,15 +244,15 @@ def _dni_gradient(
     ones = torch.ones_like(h[:, :1])
     xt, xt_next = state.credit_in, torch.cat([h, target, ones], dim=1)  # (B, R)
     a = state.credit  # (B, R, Q)
-    c_temp = torch.bmm(xt[:, None, :], a)[:, 0]
-    c_next = torch.bmm(xt_next[:, None, :], a)[:, 0]
-    c_next_d = torch.bmm((c_next * d)[:, None, :], wa)[:, 0]  # (c_next D)_k
+    c_temp = torch.matmul(xt[:, None, :], a)[:, 0]
+    c_next = torch.matmul(xt_next[:, None, :], a)[:, 0]
+    c_next_d = torch.matmul((c_next * d)[:, None, :], wa)[:, 0]  # (c_next D)_k
     f = c_temp - delta - c_next_d  # (B, Q)
-    f_dt = d * torch.bmm(wa, f[:, :, None])[:, :, 0]  # (f D^T)_i
+    f_dt = d * torch.matmul(wa, f[:, :, None])[:, :, 0]  # (f D^T)_i
     grad_a = xt[:, :, None] * f[:, None, :] - xt_next[:, :, None] * f_dt[:, None, :]
     lr_a = torch.where(mask, torch.full_like(state.lr, DNI_LR), torch.zeros_like(state.lr))
     a -= lr_a[:, None, None] * grad_a
-    c = torch.bmm(xt[:, None, :], a)[:, 0]
+    c = torch.matmul(xt[:, None, :], a)[:, 0]
     state.credit_in.copy_(torch.where(mask[:, None], xt_next, xt))
     return (c * d)[:, :, None] * z[:, None, :]
 

@@ -28,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
-from motionpredict.kernels.batched_rnn_state import BatchedRNNState
+from motionpredict.kernels.batched_rnn_state import UORO_EPS, BatchedRNNState
 from motionpredict.kernels.batched_rnn_torch import forward_torch, generic_step, update_torch
 
 #: Target number of values in one ``ROWS x BLOCK_N`` tile.
@@ -108,13 +108,100 @@ def _forward_kernel(
 
 
 @triton.jit
+def _uoro_forward_kernel(
+    W,  # (B, Q, N) recurrent weights
+    WC,  # (B, P, Q) readout
+    X,  # (B, M) inputs
+    HPREV,  # (B, Q) h_{t-1}
+    UPREV,  # (B, Q * (1 + N)) previous estimate [s, theta]
+    SIGNS,  # (B, Q) random signs nu
+    HNEW,  # (B, Q) out: h_t
+    ZNEW,  # (B, N) out: z_t
+    YNEW,  # (B, P) out: yhat_t
+    UNEW,  # (B, Q * (1 + N)) out: new estimate (may alias UPREV)
+    WCNEW,  # (B, P, Q) out: copy of W_c (causal record)
+    A1,  # (B, Q) scratch: tangent (1 - h^2) * (W_a s)
+    Q,
+    M,
+    P,
+    EPS,
+    STORE_WC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    n_cols = Q + M
+    u_base = b * Q * (1 + n_cols)
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n_cols
+    in_a = cols < Q
+    pp = tl.arange(0, BLOCK_P)
+    pmask = pp < P
+    hp = tl.load(HPREV + b * Q + cols, mask=in_a, other=0.0)
+    xv = tl.load(X + b * M + (cols - Q), mask=(cols >= Q) & cmask, other=0.0)
+    z = hp + xv
+    s_old = tl.load(UPREV + u_base + cols, mask=in_a, other=0.0)  # s_{t-1} on the columns of W_a
+    # h_{t-1} and s_{t-1} are read by every thread before anything is written (aliasing)
+    tl.debug_barrier()
+    tl.store(ZNEW + b * n_cols + cols, z, mask=cmask)
+    yacc = tl.zeros([BLOCK_P], dtype=z.dtype)
+    sq_th = tl.zeros([ROWS], dtype=z.dtype)
+    sq_a1 = tl.zeros([ROWS], dtype=z.dtype)
+    sq_nd = tl.zeros([ROWS], dtype=z.dtype)
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        w = tl.load(W + b * Q * n_cols + rows[:, None] * n_cols + cols[None, :], mask=tmask,
+                    other=0.0)
+        h = _tanh(tl.sum(w * z[None, :], axis=1))
+        d = 1.0 - h * h
+        tl.store(HNEW + b * Q + rows, h, mask=rmask)
+        a1 = d * tl.sum(w * s_old[None, :], axis=1)
+        tl.store(A1 + b * Q + rows, a1, mask=rmask)
+        nu = tl.load(SIGNS + b * Q + rows, mask=rmask, other=0.0)
+        th = tl.load(UPREV + u_base + Q + rows[:, None] * n_cols + cols[None, :], mask=tmask,
+                     other=0.0)
+        sq_th += tl.sum(th * th, axis=1)
+        sq_a1 += a1 * a1
+        sq_nd += nu * nu * d * d
+        wmask = pmask[:, None] & rmask[None, :]
+        woffs = b * P * Q + pp[:, None] * Q + rows[None, :]
+        wc = tl.load(WC + woffs, mask=wmask, other=0.0)
+        yacc += tl.sum(wc * h[None, :], axis=1)
+        if STORE_WC:
+            tl.store(WCNEW + woffs, wc, mask=wmask)
+    tl.store(YNEW + b * P + pp, yacc, mask=pmask)
+    norm_z = tl.sqrt(tl.sum(z * z, axis=0))
+    rho0 = tl.sqrt(tl.sqrt(tl.sum(sq_th, axis=0)) / (tl.sqrt(tl.sum(sq_a1, axis=0)) + EPS)) + EPS
+    norm_g = tl.sqrt(tl.sum(sq_nd, axis=0)) * norm_z
+    rho1 = tl.sqrt(norm_g / (tl.sqrt(Q * 1.0) + EPS)) + EPS
+    # h_t and the tangent written above are read back below by other threads
+    tl.debug_barrier()
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        h = tl.load(HNEW + b * Q + rows, mask=rmask, other=0.0)
+        a1 = tl.load(A1 + b * Q + rows, mask=rmask, other=0.0)
+        nu = tl.load(SIGNS + b * Q + rows, mask=rmask, other=0.0)
+        nd = nu * (1.0 - h * h)
+        toffs = Q + rows[:, None] * n_cols + cols[None, :]
+        th = tl.load(UPREV + u_base + toffs, mask=tmask, other=0.0)
+        tl.store(UNEW + u_base + toffs, th / rho0 + (nd / rho1)[:, None] * z[None, :],
+                 mask=tmask)
+        tl.store(UNEW + u_base + rows, rho0 * a1 + rho1 * nu, mask=rmask)
+
+
+@triton.jit
 def _update_kernel(
     W,  # (B, Q, N) recurrent weights, updated in place
     WC,  # (B, P, Q) readout, updated in place
     HREC,  # (B, Q) hidden state of the scored forecast
     YREC,  # (B, P) the scored forecast
     WCREC,  # (B, P, Q) the W_c that issued it (may alias WC)
-    JREC,  # (B, Q, N) its SnAp-1 influence
+    JREC,  # its estimator record: SnAp-1 (B, Q, N); UORO (B, Q * (1 + N)) = [s, theta]
     TARGET,  # (B, P)
     LEARN,  # (B,) int8: 1 where the RNN learns now
     LR,  # (B,)
@@ -124,6 +211,7 @@ def _update_kernel(
     M,
     P,
     LEARN_W: tl.constexpr,
+    UORO: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK_Q: tl.constexpr,
@@ -150,6 +238,13 @@ def _update_kernel(
     wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
     if LEARN_W:
         delta = tl.sum(wcr * e[:, None], axis=0)
+        if UORO:  # G = (delta . s) theta, record = [s (Q), theta (Q, N)]
+            j_base = b * Q * (1 + n_cols) + Q
+            s_rec = tl.load(JREC + b * Q * (1 + n_cols) + qq, mask=qmask, other=0.0)
+            coef_u = tl.sum(delta * s_rec, axis=0)
+        else:  # SnAp-1: G_ij = delta_i J_ij
+            j_base = b * Q * n_cols
+            coef_u = 0.0
         tl.store(DELTA + b * Q + qq, delta, mask=qmask)
         tl.debug_barrier()
         cols = tl.arange(0, BLOCK_N)
@@ -162,9 +257,12 @@ def _update_kernel(
             rmask = rows < Q
             tmask = rmask[:, None] & cmask[None, :]
             dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
-            j = tl.load(JREC + b * Q * n_cols + rows[:, None] * n_cols + cols[None, :],
+            j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :],
                         mask=tmask, other=0.0)
-            g = dl[:, None] * j
+            if UORO:
+                g = coef_u * j
+            else:
+                g = dl[:, None] * j
             g2 = g * g
             sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
             sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
@@ -177,9 +275,14 @@ def _update_kernel(
             tmask = rmask[:, None] & cmask[None, :]
             offs = b * Q * n_cols + rows[:, None] * n_cols + cols[None, :]
             dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
-            j = tl.load(JREC + offs, mask=tmask, other=0.0)
+            j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :],
+                        mask=tmask, other=0.0)
+            if UORO:
+                g = coef_u * j
+            else:
+                g = dl[:, None] * j
             w = tl.load(W + offs, mask=tmask, other=0.0)
-            tl.store(W + offs, w - coef[None, :] * (dl[:, None] * j), mask=tmask)
+            tl.store(W + offs, w - coef[None, :] * g, mask=tmask)
     tl.store(WC + coffs, wc_new, mask=cmask2)
 
 
@@ -215,6 +318,29 @@ def forward_triton(
         return
     _check_layout(state)
     causal = cfg.mode == "causal"
+    if cfg.estimator == "uoro":
+        assert signs is not None
+        _uoro_forward_kernel[(state.batch,)](
+            state.w,
+            state.wc,
+            x.contiguous(),
+            state.slot_h[prev],
+            state.slot_infl[prev],
+            signs.contiguous(),
+            state.slot_h[new],
+            state.slot_z[new],
+            state.slot_yhat[new],
+            state.slot_infl[new],
+            state.slot_wc[new] if causal else state.wc,
+            torch.empty_like(state.slot_h[new]),
+            cfg.n_hidden,
+            cfg.n_inputs,
+            cfg.n_features,
+            UORO_EPS,
+            STORE_WC=causal,
+            **_blocks(state),
+        )
+        return
     has_j = cfg.estimator == "snap1"
     jprev = state.slot_infl[prev] if has_j else state.slot_h[prev]
     jnew = state.slot_infl[new] if has_j else state.slot_h[new]
@@ -249,7 +375,7 @@ def update_triton(
         return
     _check_layout(state)
     causal = cfg.mode == "causal"
-    has_j = cfg.estimator == "snap1"
+    has_j = cfg.estimator in ("snap1", "uoro")
     delta = torch.empty((state.batch, cfg.n_hidden), device=state.w.device, dtype=state.w.dtype)
     _update_kernel[(state.batch,)](
         state.w,
@@ -267,6 +393,7 @@ def update_triton(
         cfg.n_inputs,
         cfg.n_features,
         LEARN_W=has_j,
+        UORO=cfg.estimator == "uoro",
         BLOCK_Q=triton.next_power_of_2(cfg.n_hidden),
         **_blocks(state),
     )

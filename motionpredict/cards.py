@@ -204,12 +204,9 @@ def cards_dir() -> list[Path]:
     env = os.environ.get(CARDS_ENV)
     if env:
         found.append(Path(env))
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "clinical_data"
-        if candidate.is_dir():
-            found.append(candidate)
-            break
+    source_tree = Path(__file__).resolve().parents[1] / "clinical_data"  # beside motionpredict/
+    if source_tree.is_dir():
+        found.append(source_tree)
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
         candidate = Path(prefix) / "share" / "motionpredict" / "clinical_data"
         if candidate.is_dir():

@@ -23,6 +23,9 @@ from motionpredict.sequences import DisplacementFieldSeries
 
 FieldsLike = DisplacementFieldSeries | np.ndarray
 
+#: Round-off allowance when comparing truncation errors (mm).
+_SLACK_MM = 1e-9
+
 
 def _as_array(fields: FieldsLike) -> np.ndarray:
     arr = fields.fields if isinstance(fields, DisplacementFieldSeries) else np.asarray(fields)
@@ -183,7 +186,7 @@ def choose_n_components(
     """Choose ``n`` on a validation window from the truncation error of models fitted on training.
 
     The smallest ``n`` whose mean validation truncation error is within ``tolerance_mm`` of the
-    best candidate is chosen (``tolerance_mm = 0``: the best one).
+    best candidate is chosen (``tolerance_mm = 0``: the best one, up to 1e-9 mm of round-off).
 
     Parameters
     ----------
@@ -213,5 +216,5 @@ def choose_n_components(
         model.components_ = full.components_[:n]  # nested modes: same as refitting with n
         errors[n] = float(np.mean(model.truncation_error_mm(fields_validation, mask)))
     best = min(errors.values())
-    chosen = min(n for n, e in errors.items() if e <= best + float(tolerance_mm))
+    chosen = min(n for n, e in errors.items() if e <= best + float(tolerance_mm) + _SLACK_MM)
     return ComponentChoice(n_components=chosen, errors_mm=errors)

@@ -425,7 +425,7 @@ def apply_window(image: np.ndarray, window: float, level: float) -> np.ndarray:
     """Map intensities to ``uint8`` grey levels: ``level - window/2 -> 0``, ``+window/2 -> 255``."""
     w = max(float(window), 1e-12)
     scaled = (np.asarray(image, dtype=np.float32) - (float(level) - w / 2.0)) * (255.0 / w)
-    return np.clip(scaled, 0.0, 255.0).astype(np.uint8)
+    return np.clip(scaled + 0.5, 0.0, 255.0).astype(np.uint8)  # rounded
 
 
 def checkerboard(a: np.ndarray, b: np.ndarray, tile: int = 16) -> np.ndarray:

@@ -96,7 +96,12 @@ class LucasKanade:
             for i in range(n):
                 m[(i, i)] = m[(i, i)] + lam
             trace = trace + n * lam
-        return _Level(image, grads, self._invert(m, trace))
+        inverse = self._invert(m, trace)
+        level = _Level(image, grads, inverse)
+        level.confidence = self._confidence
+        if p.fill_sigma > 0:
+            level.confidence_smooth = b.gaussian(level.confidence, p.fill_sigma, p.truncate)
+        return level
 
     def _invert(self, m: dict[tuple[int, int], Any], trace: Any) -> dict[tuple[int, int], Any]:
         """Inverse (or pseudo-inverse where ill-conditioned) of the per-voxel symmetric tensors."""
@@ -111,11 +116,18 @@ class LucasKanade:
             adj = {(0, 0): d * f - e * e, (0, 1): c * e - bb * f, (0, 2): bb * e - c * d,
                    (1, 1): a * f - c * c, (1, 2): bb * c - a * e, (2, 2): a * d - bb * bb}
             det = a * adj[(0, 0)] + bb * adj[(0, 1)] + c * adj[(0, 2)]
-        max_trace = float(trace.max())
-        floor = 1e-7 * max_trace + 1e-20
+        # eigenvalue floor: a fraction of the level's mean eigenvalue (weak, noise-level
+        # structure carries no usable motion information) and a float32 round-off guard
+        mean_eigenvalue = float(trace.mean()) / n
+        floor = max(p.min_eigenvalue * mean_eigenvalue, 1e-7 * float(trace.max()), 1e-20)
         scale = (trace * (1.0 / n)) ** n  # (mean eigenvalue)^n
         ratio = det / b.where(scale > 0, scale, 1.0)
-        good = (ratio > p.cond_threshold) & (trace > floor)
+        # lower bound of the smallest eigenvalue: det / (product of the others)
+        others = trace if n == 2 else trace * trace * 0.25
+        lam_min = det / b.where(others > 0, others, 1.0)
+        good = (ratio > p.cond_threshold) & (lam_min > floor)
+        lam_pos = b.where(lam_min > 0, lam_min, 0.0)
+        self._confidence = lam_pos / (lam_pos + max(p.min_eigenvalue * mean_eigenvalue, 1e-20))
         safe_det = b.where(good, det, 1.0)
         inverse = {key: b.where(good, value / safe_det, 0.0) for key, value in adj.items()}
         bad = ~good
@@ -149,7 +161,25 @@ class LucasKanade:
                 for j in range(1, n):
                     acc = acc + level.inverse[(min(i, j), max(i, j))] * rhs[j]
                 step.append(acc)
+            if p.max_step is not None:
+                # the linearisation only holds for small steps: limit |step| to max_step px
+                norm = step[0] * step[0]
+                for comp in step[1:]:
+                    norm = norm + comp * comp
+                norm = norm**0.5
+                shrink = b.where(norm > p.max_step, p.max_step / b.where(norm > 0, norm, 1.0),
+                                 1.0)
+                step = [comp * shrink for comp in step]
             u = u + b.stack(step)
+        if p.fill_sigma > 0:
+            # normalised convolution: voxels without texture take the confidence-weighted
+            # average flow of their neighbourhood (radius ~ fill_sigma px of this level)
+            c = level.confidence
+            den = level.confidence_smooth
+            safe = b.where(den > 1e-6, den, 1.0)
+            filled = b.stack([b.where(den > 1e-6, b.gaussian(c * comp, p.fill_sigma, p.truncate)
+                                      / safe, comp) for comp in u])
+            u = u * c + filled * (1.0 - c)
         return u
 
     def register_backend(self, moving: Any, init: Any = None) -> Any:

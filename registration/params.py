@@ -61,6 +61,22 @@ class LKParams:
         Eigenvalues below ``rcond * lambda_max`` of the pixel's tensor are dropped by the
         pseudo-inverse (the flow is then only estimated along the well-determined directions:
         the aperture problem).
+    max_step
+        Largest update (px of the current level) of one iteration; longer steps are shortened
+        to this length (the first-order expansion behind each step only holds for small
+        steps). ``None`` disables the limit.
+    fill_sigma
+        After the iterations of each level, voxels without texture (low confidence
+        ``c = lambda_min / (lambda_min + min_eigenvalue * mean eigenvalue)``) take the
+        confidence-weighted Gaussian average of the flow around them (normalised convolution,
+        standard deviation ``fill_sigma`` px of the level): ``u <- c u + (1 - c) G*(c u) / G*c``.
+        This carries motion into uniform regions (liver interior) that local Lucas-Kanade
+        cannot see; 0 disables it (the reference implementation's behaviour).
+    min_eigenvalue
+        Eigenvalues of the structure tensor below ``min_eigenvalue`` times the level's mean
+        eigenvalue (``mean(tr M) / n``) are treated as zero: voxels without usable texture
+        (uniform background, noise) keep the flow of the coarser level instead of fitting
+        noise. 0 keeps every eigenvalue above float32 round-off.
     tikhonov
         Tikhonov regularisation ``M + lambda I`` with ``lambda = tikhonov * mean(tr M) / n`` of
         the level; 0 (default) disables it.
@@ -70,16 +86,19 @@ class LKParams:
     sigma_subsample: float = 1.0
     sigma_lk: float = 2.0
     levels: int = 3
-    iterations: int = 3
+    iterations: int = 2
     gradient: GradientOperator = "central"
     truncate: float = 2.0
     cond_threshold: float = 1e-3
     rcond: float = 1e-3
+    max_step: float | None = None
+    fill_sigma: float = 4.0
+    min_eigenvalue: float = 0.1
     tikhonov: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("sigma_init", "sigma_subsample", "truncate", "cond_threshold", "rcond",
-                     "tikhonov"):
+                     "min_eigenvalue", "tikhonov", "fill_sigma"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigurationError(
@@ -92,6 +111,13 @@ class LKParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"LKParams.{name} must be an integer >= 1, got {value!r}")
+        if self.max_step is not None and not (
+            isinstance(self.max_step, (int, float)) and math.isfinite(self.max_step)
+            and self.max_step > 0
+        ):
+            raise ConfigurationError(
+                f"LKParams.max_step must be > 0 px or None, got {self.max_step!r}"
+            )
         if self.truncate <= 0:
             raise ConfigurationError(f"LKParams.truncate must be > 0, got {self.truncate!r}")
         if self.gradient not in GRADIENT_OPERATORS:

@@ -25,10 +25,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("path", help="DICOM folder or file, .mha/.nrrd/.nii(.gz)/.seq.nrrd, marker CSV")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--dataset", metavar="NAME", help="apply a dataset card (see 'motionpredict datasets')")
-    p.add_argument("--frame-period", type=float, metavar="S", help="frame period in s if the files lack it")
     p.add_argument(
-        "--spacing", type=float, nargs="+", metavar="MM",
+        "--dataset", metavar="NAME", help="apply a dataset card (see 'motionpredict datasets')"
+    )
+    p.add_argument(
+        "--frame-period", type=float, metavar="S", help="frame period in s if the files lack it"
+    )
+    p.add_argument(
+        "--spacing",
+        type=float,
+        nargs="+",
+        metavar="MM",
         help="pixel spacing in mm (one value, or one per axis in array order) if the files lack it",
     )
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID to pick from a mixed folder")
@@ -77,7 +84,8 @@ def _text(d: dict[str, Any]) -> str:
     if d["kind"] == "points":
         lines += [
             f"kind          {d['n_points']} points ({', '.join(d['names'])}), 3D positions in mm",
-            f"samples       {d['n_samples']} at {d['rate_hz']:g} Hz (period {d['sample_period_s']:g} s,"
+            f"samples       {d['n_samples']} at {d['rate_hz']:g} Hz"
+            f" (period {d['sample_period_s']:g} s,"
             f" {d['duration_s']:.1f} s)",
         ]
     else:
@@ -109,8 +117,12 @@ def run(args: argparse.Namespace) -> int:
     """Print the description of ``args.path``."""
     spacing = tuple(args.spacing) if args.spacing else None
     obj = load(
-        args.path, dataset=args.dataset, frame_period_s=args.frame_period, spacing_mm=spacing,
-        series=args.series, strict=False,
+        args.path,
+        dataset=args.dataset,
+        frame_period_s=args.frame_period,
+        spacing_mm=spacing,
+        series=args.series,
+        strict=False,
     )
     d = describe(obj)
     print(json.dumps(d, indent=2) if args.json else _text(d))

@@ -31,7 +31,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--kind", choices=("cine", "ct4d", "markers"), default="cine")
-    p.add_argument("--frames", type=int, metavar="N", help="frames (cine), phases (ct4d)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="frames (cine), phases (ct4d), 10 Hz samples (markers)",
+    )
     p.add_argument("--format", choices=("dicom", "mha"), default="dicom", dest="fmt")
     p.set_defaults(func=run)
     return p
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             kw["n_phases"] = args.frames
         result = phantom.make_ct4d(**kw)
     else:
+        if args.frames:
+            kw["duration_s"] = args.frames / 10.0  # 10 Hz samples
         result = phantom.make_markers(**kw)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -63,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         seq = result.sequence
         if args.fmt == "dicom":
             written += write_dicom_series(
-                seq, out / "dicom", description=f"motionpredict phantom {args.kind}, seed {args.seed}"
+                seq,
+                out / "dicom",
+                description=f"motionpredict phantom {args.kind}, seed {args.seed}",
             )
         else:
             written.append(write_image(seq, out / f"{args.kind}.mha"))
@@ -73,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     record = params.to_dict() if hasattr(params, "to_dict") else None
     with atomic_path(out / "phantom.json") as tmp:
         tmp.write_text(
-            json.dumps({"kind": args.kind, "seed": args.seed, "params": record}, indent=2, default=str),
+            json.dumps(
+                {"kind": args.kind, "seed": args.seed, "params": record}, indent=2, default=str
+            ),
             encoding="utf-8",
         )
     data = out / "dicom" if args.kind != "markers" and args.fmt == "dicom" else written[0]

@@ -227,7 +227,7 @@ class Forecaster(ABC):
         Never returns NaN/Inf: on divergence the model is reset, the event recorded in
         :attr:`events`, and the last sample returned (no-prediction fallback).
         """
-        y = np.array(y, dtype=np.float64).reshape(self.n_features)  # a copy: state never aliases input
+        y = np.array(y, dtype=np.float64).reshape(self.n_features)  # copy: no aliasing of input
         if not np.all(np.isfinite(y)):
             raise ValidationError(f"sample {self.t + 1} contains NaN or Inf")
         if self.mode == "causal":

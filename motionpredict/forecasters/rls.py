@@ -12,10 +12,13 @@ updated in ``O(d^2)`` per sample with the inverse correlation matrix ``P``::
     W <- W + g (d_target - x' W)
     P <- (P - g x' P) / lambda
 
-``P`` starts at ``delta^-1 I`` (a prior towards "no prediction"). Multivariate (default): one
-input vector ``d = 1 + k p`` and one ``P`` shared by the ``p`` outputs. ``per_feature=True``: ``p``
-independent univariate models (``d = 1 + k``), each feature predicted from its own past only;
-cheaper and less noise-prone when the features are strongly correlated (marker coordinates).
+``P`` starts at ``delta^-1 I`` (a prior towards "no prediction"). With ``lambda < 1``, ``P`` is
+scaled back whenever its trace exceeds ``1e4`` times the initial one (anti-windup).
+
+Multivariate (default): one input vector ``d = 1 + k p`` and one ``P`` shared by the ``p``
+outputs. ``per_feature=True``: ``p`` independent univariate models (``d = 1 + k``), each feature
+predicted from its own past only; cheaper and less noise-prone when the features are strongly
+correlated (marker coordinates).
 
 Causal mode: the pair ``(x_{t-h}, y_t - y_{t-h})`` is used at time ``t``, when ``y_t`` arrives.
 Reference mode: right after predicting at ``t``, the pair ``(x_t, y_{t+h} - y_t)`` is used
@@ -38,9 +41,6 @@ from motionpredict.forecasters.base import Forecaster, History, HyperParameter
 from motionpredict.forecasters.linear import K_GRIDS
 from motionpredict.forecasters.registry import register
 
-#: Cap on ``trace(P) / d``; above it ``P`` is scaled down (windup when inputs stop exciting).
-_MAX_P_DIAG = 1e4
-
 
 class RLSCore:
     """Exponentially weighted RLS, multi-output with a shared ``P`` or one model per output.
@@ -62,6 +62,9 @@ class RLSCore:
     def __init__(self, d: int, p: int, forgetting: float, delta: float, per_feature: bool) -> None:
         self.forgetting = float(forgetting)
         self.per_feature = bool(per_feature)
+        #: cap on trace(P) / d: with forgetting, P grows without bound while the inputs do not
+        #: excite every direction (windup); it is scaled back below 1e4 times the prior's size.
+        self.max_p_diag = 1e4 / float(delta)
         if self.per_feature:
             self.P = np.repeat(np.eye(d)[None] / float(delta), p, axis=0)
             self.W = np.zeros((p, d))
@@ -92,10 +95,11 @@ class RLSCore:
             self.P -= np.outer(g, px)
             d = self.P.shape[0]
             tr = np.trace(self.P)
-        if lam != 1.0:
-            self.P /= lam
-            tr = tr / lam
-        scale = np.minimum(1.0, _MAX_P_DIAG * d / np.maximum(tr, 1e-300))
+        if lam == 1.0:
+            return
+        self.P /= lam
+        tr = tr / lam
+        scale = np.minimum(1.0, self.max_p_diag * d / np.maximum(tr, 1e-300))
         if np.any(scale < 1.0):
             if self.per_feature:
                 self.P *= np.reshape(scale, (-1, 1, 1))

@@ -9,6 +9,12 @@ influence matrix is dropped). After each forward step
 (the RTRL recursion with the off-pattern entries set to zero after each step), and the recurrent
 gradient is ``G_ab[i, c] = g_h[i] J_t[i, c]`` with ``g_h = W_c^T e``. Exact when ``q = 1`` or when
 ``W_a`` is diagonal. Cost ``O(q (q + m))`` per step.
+
+Storage: ``J = diag(s) Jt`` with a row scale ``s`` (``(q,)``), so that the decay is a vector
+product and the rank-one term an in-place BLAS ``dger``: ``s_t = s_{t-1} * phi'_t * diag(W_a)``,
+``Jt_t = Jt_{t-1} + (phi'_t / s_t) xi_t^T``. A row is refolded (``Jt_i <- s_i Jt_i``,
+``s_i <- 1``) when ``|s_i|`` leaves ``[1e-100, 1e100]`` (including ``s_i = 0``). The same numbers
+up to rounding as the direct recursion (:attr:`J` returns ``diag(s) Jt``).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.linalg import blas
 
 from motionpredict.forecasters.registry import register
 from motionpredict.forecasters.rnn_core import OnlineRNN
+
+_LOW, _HIGH = 1e-100, 1e100
 
 
 @register
@@ -28,23 +37,37 @@ class SnAp1Forecaster(OnlineRNN):
     name = "snap1"
 
     def _reset_estimator(self) -> None:
-        self.J = np.zeros((self.q, self.q + self.m))
-        self._decay = np.zeros(self.q)
+        self.Jt = np.zeros((self.q, self.q + self.m))
+        self.s = np.ones(self.q)
+        self._a = np.zeros(self.q)
+        self._abs = np.zeros(self.q)
         self._diag_idx = np.arange(self.q)
 
+    @property
+    def J(self) -> np.ndarray:
+        """The SnAp-1 influence matrix ``diag(s) Jt`` (``(q, q + m)``, a new array)."""
+        return self.s[:, None] * self.Jt
+
     def _estimator_fields(self) -> dict[str, tuple[int, ...]]:
-        return {"J": (self.q, self.q + self.m)}
+        return {"Jt": (self.q, self.q + self.m), "s": (self.q,)}
 
     def _advance_estimator(self) -> None:
-        np.multiply(self.dphi, self.w_a[self._diag_idx, self._diag_idx], out=self._decay)
-        self.J *= self._decay[:, None]
-        self.J += self.dphi[:, None] * self.xi
+        s = self.s
+        s *= self.dphi
+        s *= self.w_a[self._diag_idx, self._diag_idx]
+        np.abs(s, out=self._abs)
+        if self._abs.min() < _LOW or self._abs.max() > _HIGH:
+            rows = (self._abs < _LOW) | (self._abs > _HIGH)
+            self.Jt[rows] *= s[rows, None]
+            s[rows] = 1.0
+        np.divide(self.dphi, s, out=self._a)
+        blas.dger(1.0, self.xi, self._a, a=self.Jt.T, overwrite_a=1)
 
     def _estimator_record(self) -> dict[str, np.ndarray]:
-        return {"J": self.J}
+        return {"Jt": self.Jt, "s": self.s}
 
     def _recurrent_gradient(
         self, g_h: np.ndarray, e: np.ndarray, target: np.ndarray, rec: Mapping[str, np.ndarray]
     ) -> np.ndarray:
-        np.multiply(rec["J"], g_h[:, None], out=self._g_ab)
+        np.multiply(rec["Jt"], (g_h * rec["s"])[:, None], out=self._g_ab)
         return self._g_ab

@@ -18,6 +18,8 @@ mode does not change them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +34,18 @@ from motionpredict.forecasters.registry import register
 
 #: Architecture settings stored with population weights and checked on load.
 _ARCH_KEYS = ("k", "d_model", "layers", "heads", "dropout")
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a block on one intra-op thread: for these tiny models, thread hand-offs cost far more
+    than they save, and on a loaded machine spinning OpenMP workers slow training ~100x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _EncoderNet(nn.Module):
@@ -91,7 +105,7 @@ def _train(
     dy = torch.from_numpy(np.ascontiguousarray(targets - windows[:, -1, :], dtype=np.float64))
     batch = int(params["batch"])
     losses: list[float] = []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=float(params["lr"]))
@@ -132,7 +146,7 @@ class _TransformerBase(Forecaster):
             raise ConfigurationError(f"{self.name}: the model has no weights; fit or load it first")
         self._history.push(y)
         window = torch.from_numpy(self._history.vector().reshape(1, -1, self.n_features))
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             return y + self.net(window)[0].numpy()
 
 

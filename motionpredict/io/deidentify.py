@@ -131,7 +131,6 @@ BASIC_PROFILE: dict[str, str] = {
     "OtherPatientIDs": "X",
     "OtherPatientIDsSequence": "X",
     "OtherPatientNames": "X",
-    "OverlayComments": "X",
     "ParticipantSequence": "X",
     "PatientAddress": "X",
     "PatientAge": "X",
@@ -335,9 +334,16 @@ def deidentify(ds: Dataset, uids: UIDMapper, *, keep: set[str] | None = None) ->
     return ds
 
 
+#: Repeating groups removed whole: curve data (50xx) and overlays (60xx: data, comments).
+_REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
+
+
 def _clean(ds: Dataset, uids: UIDMapper, keep: set[str], *, top: bool) -> None:
     ds.remove_private_tags()
     for elem in list(ds):
+        if any(lo <= elem.tag.group <= hi for lo, hi in _REPEATING_GROUPS):
+            del ds[elem.tag]
+            continue
         kw = elem.keyword
         if top and kw in keep:
             if elem.VR == "SQ":

@@ -11,9 +11,10 @@ Pipeline
    and except one series per respiratory phase (4DCT).
 3. **Ordering** (:mod:`motionpredict.io.ordering`), **timing and spacing**
    (:class:`~motionpredict.io.sidecar.MetadataHints`).
-4. **Pixels**: uncompressed little-endian data are read straight from the file at the offset found by
-   the scan (fast path); anything else goes through ``pydicom`` and, when pydicom cannot decode it,
-   SimpleITK. Rescale slope and intercept are applied; the stored type's range is recorded.
+4. **Pixels**: uncompressed little-endian data are read straight from the file at the offset
+   found by the scan (fast path); anything else goes through ``pydicom`` and, when pydicom
+   cannot decode it, SimpleITK. Rescale slope and intercept are applied; the stored type's range
+   is recorded.
 """
 
 from __future__ import annotations
@@ -139,10 +140,48 @@ def is_dicom_file(path: Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+#: Top-level attributes the header scan parses (all others are skipped, which is faster).
+SCAN_KEYWORDS = (
+    "AcquisitionDate",
+    "AcquisitionDateTime",
+    "AcquisitionTime",
+    "BitsAllocated",
+    "BitsStored",
+    "Columns",
+    "FrameIncrementPointer",
+    "FrameOfReferenceUID",
+    "FrameTime",
+    "FrameTimeVector",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+    "InstanceNumber",
+    "Modality",
+    "NumberOfFrames",
+    "PerFrameFunctionalGroupsSequence",
+    "PixelRepresentation",
+    "PixelSpacing",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "Rows",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SamplesPerPixel",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SharedFunctionalGroupsSequence",
+    "SpacingBetweenSlices",
+    "StudyInstanceUID",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "SpecificCharacterSet",
+)
+
+
 def _scan_one(path: Path) -> DicomFile:
     try:
         with path.open("rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=list(SCAN_KEYWORDS))
             pos = fh.tell()
             tag = fh.read(4)
     except InvalidDicomError:
@@ -627,6 +666,11 @@ def _finish(
     sop_uids: list[str] | None = None,
 ) -> ImageSequence:
     ndim = frames.ndim - 1
+    if spacing_hdr is None and _get(rec0.ds, "PixelSpacing") is not None:
+        hints.warnings.append(
+            f"{rec0.path.name}: PixelSpacing {_get(rec0.ds, 'PixelSpacing')!s} is not two "
+            "positive numbers (mm); ignored"
+        )
     spacing, sp_src = hints.resolve_spacing(spacing_hdr, ndim, where)
     times, t_src = hints.resolve_times(header_times, frames.shape[0], where, problem)
     if period_source_header and t_src == "acquisition-times":

@@ -45,6 +45,41 @@ def _to_array_order(direction: np.ndarray) -> np.ndarray:
     return direction[::-1, ::-1].copy()
 
 
+def nifti_nonfinite_frames(path: Path) -> list[int]:
+    """Frames (last NIfTI axis) holding NaN or Inf in a float NIfTI-1 file.
+
+    ITK's NIfTI reader silently replaces non-finite voxels by 0, so the raw data are checked here.
+    Returns an empty list for integer data or when the header is not NIfTI-1.
+    """
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read the NIfTI file ({exc})") from exc
+    if len(raw) < 352:
+        return []
+    for end in ("<", ">"):
+        if int(np.frombuffer(raw[:4], f"{end}i4")[0]) == 348:
+            break
+    else:
+        return []
+    dims = np.frombuffer(raw[40:56], f"{end}i2")
+    datatype = int(np.frombuffer(raw[70:72], f"{end}i2")[0])
+    offset = int(np.frombuffer(raw[108:112], f"{end}f4")[0])
+    dtype = {16: f"{end}f4", 64: f"{end}f8"}.get(datatype)
+    ndim = int(dims[0])
+    if dtype is None or not 1 <= ndim <= 7:
+        return []
+    shape = [int(d) for d in dims[1 : ndim + 1]]
+    count = int(np.prod(shape))
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=max(offset, 352))
+    per_frame = data.reshape(shape[-1], -1)
+    return np.flatnonzero(~np.isfinite(per_frame).all(axis=1)).tolist()
+
+
 def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
     """Read an MHA / NRRD / NIfTI file whose last axis is time.
 
@@ -65,6 +100,14 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         raise InputFileError(path, f"cannot read the image ({first})") from exc
     dim = img.GetDimension()
+    if full_suffix(path) in (".nii", ".nii.gz"):
+        bad = nifti_nonfinite_frames(path)
+        if bad:
+            raise InputFileError(
+                path,
+                f"the image contains NaN or Inf values (frames {bad[:5]}"
+                f"{'...' if len(bad) > 5 else ''})",
+            )
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputFileError(path, "vector images are displacement fields, not image sequences")
     if dim not in (3, 4):
@@ -74,7 +117,7 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)).ravel()
         raise InputFileError(
-            path, f"the image contains NaN or Inf values (frames {bad[:5].tolist()}...)"
+            path, f"the image contains NaN or Inf values (frames {bad[:5].tolist()})"
         )
     spacing = np.asarray(img.GetSpacing())
     origin = np.asarray(img.GetOrigin())
@@ -89,7 +132,9 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
         except ValueError:
             raise InputFileError(path, f"malformed {TIMES_KEY} entry") from None
         if header_times.size != arr.shape[0]:
-            raise InputFileError(path, f"{TIMES_KEY} has {header_times.size} values for {arr.shape[0]} frames")
+            raise InputFileError(
+                path, f"{TIMES_KEY} has {header_times.size} values for {arr.shape[0]} frames"
+            )
         t_source = "header"
     elif "xyzt_units" in keys and dim == 4:
         units = int(img.GetMetaData("xyzt_units") or 0) & 0x38
@@ -125,7 +170,11 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
         extra={"format": full_suffix(path).lstrip(".")},
     )
     return ImageSequence(
-        frames=frames, spacing=spacing_final, times=times, origin=org_arr, direction=dir_arr,
+        frames=frames,
+        spacing=spacing_final,
+        times=times,
+        origin=org_arr,
+        direction=dir_arr,
         provenance=prov,
     )
 
@@ -149,10 +198,14 @@ def read_seq_nrrd(path: Path, hints: MetadataHints) -> ImageSequence:
     raw_range = _raw_range_of(arr.dtype)
     sd = np.asarray(header.get("space directions"), dtype=float)
     if sd.shape != (4, 3):
-        raise InputFileError(path, f"'space directions' must be 4 entries of 3 values, got {sd.shape}")
+        raise InputFileError(
+            path, f"'space directions' must be 4 entries of 3 values, got {sd.shape}"
+        )
     dirs = sd[~np.all(np.isnan(sd), axis=1)]
     if dirs.shape != (3, 3):
-        raise InputFileError(path, "'space directions' needs 3 spatial axes and 'none' for the list")
+        raise InputFileError(
+            path, "'space directions' needs 3 spatial axes and 'none' for the list"
+        )
     space = str(header.get("space", "left-posterior-superior")).lower()
     flip = np.ones(3)
     if space in ("right-anterior-superior", "ras"):
@@ -200,6 +253,10 @@ def read_seq_nrrd(path: Path, hints: MetadataHints) -> ImageSequence:
         extra={"format": "seq.nrrd"},
     )
     return ImageSequence(
-        frames=arr.astype(np.float32), spacing=spacing_final, times=times,
-        origin=tuple(float(o) for o in org_arr), direction=dir_arr, provenance=prov,
+        frames=arr.astype(np.float32),
+        spacing=spacing_final,
+        times=times,
+        origin=tuple(float(o) for o in org_arr),
+        direction=dir_arr,
+        provenance=prov,
     )

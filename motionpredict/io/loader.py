@@ -104,7 +104,9 @@ def load(
         return read_dicom(p, hints, series=series)
     suffix = full_suffix(p)
     if suffix == ".csv":
-        traj = read_krilavicius_folder(p.parent, [p]) if is_krilavicius_csv(p) else read_plain_csv(p)
+        traj = (
+            read_krilavicius_folder(p.parent, [p]) if is_krilavicius_csv(p) else read_plain_csv(p)
+        )
         _annotate(traj, hints)
         return traj
     if suffix in IMAGE_SUFFIXES:

@@ -66,7 +66,9 @@ def _parse_float(text: str, path: Path, line: int, column: str, decimal_comma: b
     try:
         v = float(t)
     except ValueError:
-        raise InputFileError(path, f"line {line}: column {column!r} is not a number: {text!r}") from None
+        raise InputFileError(
+            path, f"line {line}: column {column!r} is not a number: {text!r}"
+        ) from None
     if not math.isfinite(v):
         raise InputFileError(path, f"line {line}: column {column!r} is not finite: {text!r}")
     return v
@@ -78,7 +80,8 @@ def _read_one_krilavicius(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     if not lines or _header(lines[0], ";") != _KRIL_HEADER:
         got = lines[0] if lines else "(empty file)"
         raise InputFileError(
-            path, f'expected the header "Frame";"Timestamp";"x";"y";"z" with ";" separators, got {got!r}'
+            path,
+            f'expected the header "Frame";"Timestamp";"x";"y";"z" with ";" separators, got {got!r}',
         )
     rows: list[list[float]] = []
     for n, line in enumerate(lines[1:], start=2):
@@ -86,7 +89,9 @@ def _read_one_krilavicius(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
             continue
         cells = line.split(";")
         if len(cells) != 5:
-            raise InputFileError(path, f"line {n}: expected 5 ';'-separated columns, got {len(cells)}")
+            raise InputFileError(
+                path, f"line {n}: expected 5 ';'-separated columns, got {len(cells)}"
+            )
         rows.append(
             [
                 _parse_float(c, path, n, name, decimal_comma=True)
@@ -110,7 +115,8 @@ def _check_times(t_s: np.ndarray, path: Path, first_line: int = 2) -> None:
         what = "duplicated" if steps[i] == 0 else "decreasing"
         raise InputFileError(
             path,
-            f"line {i + first_line + 1}: {what} timestamp ({t_s[i + 1]:.6g} s after {t_s[i]:.6g} s)",
+            f"line {i + first_line + 1}: {what} timestamp"
+            f" ({t_s[i + 1]:.6g} s after {t_s[i]:.6g} s)",
         )
 
 
@@ -177,7 +183,10 @@ def read_krilavicius_folder(
         },
     )
     if dropped:
-        prov.warnings.append(f"dropped {dropped} trailing all-zero row(s) (logger sentinel) over {len(files)} file(s)")
+        prov.warnings.append(
+            f"dropped {dropped} trailing all-zero row(s) (logger sentinel)"
+            f" over {len(files)} file(s)"
+        )
     t_s = (times_ms[0] - times_ms[0][0]) / 1000.0
     return PointTrajectories(
         positions=np.stack(xyz, axis=1), times=t_s, names=names, provenance=prov
@@ -202,7 +211,9 @@ def read_plain_csv(path: Path) -> PointTrajectories:
         raise InputFileError(path, f"first column must be the time 't' in s, header is {rows[0]}")
     cols = header[1:]
     if len(cols) == 0 or len(cols) % 3:
-        raise InputFileError(path, f"expected x,y,z columns per marker after 't', got {rows[0][1:]}")
+        raise InputFileError(
+            path, f"expected x,y,z columns per marker after 't', got {rows[0][1:]}"
+        )
     names: list[str] = []
     for k in range(0, len(cols), 3):
         trip = cols[k : k + 3]
@@ -217,7 +228,9 @@ def read_plain_csv(path: Path) -> PointTrajectories:
     data = np.empty((len(rows) - 1, len(header)), dtype=np.float64)
     for i, row in enumerate(rows[1:]):
         if len(row) != len(header):
-            raise InputFileError(path, f"data row {i + 1}: {len(row)} values for {len(header)} columns")
+            raise InputFileError(
+                path, f"data row {i + 1}: {len(row)} values for {len(header)} columns"
+            )
         for j, cell in enumerate(row):
             data[i, j] = _parse_float(cell, path, i + 2, header[j], decimal_comma=False)
     if data.shape[0] == 0:

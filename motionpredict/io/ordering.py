@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "FrameKeys",
     "ORDER_KEYS",
+    "FrameKeys",
     "choose_order",
     "file_name_number",
     "natural_key",

@@ -294,7 +294,8 @@ class MetadataHints:
             if jitter <= REGULAR_TOLERANCE or fallback is None:
                 if jitter > REGULAR_TOLERANCE:
                     self.warnings.append(
-                        f"acquisition times are irregular (steps {steps.min():.4g}-{steps.max():.4g}"
+                        f"acquisition times are irregular"
+                        f" (steps {steps.min():.4g}-{steps.max():.4g}"
                         f" s); they are used as recorded"
                     )
                 if (
@@ -303,7 +304,8 @@ class MetadataHints:
                     and abs(fallback[0] - med) > 0.01 * med
                 ):
                     self.warnings.append(
-                        f"--frame-period {fallback[0]:g} s ignored: acquisition times give {med:.6g} s"
+                        f"--frame-period {fallback[0]:g} s ignored:"
+                        f" acquisition times give {med:.6g} s"
                     )
                 return t, "acquisition-times"
             self.warnings.append(

@@ -42,18 +42,59 @@ SC_MULTIFRAME_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
 
 #: Source attributes never copied into the derived objects (image-specific).
 _DROP = {
-    "PixelData", "NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector",
-    "FrameLabelVector", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
-    "WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "SmallestImagePixelValue",
-    "LargestImagePixelValue", "RescaleSlope", "RescaleIntercept", "RescaleType", "ImageType",
-    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "SeriesNumber", "InstanceNumber",
-    "SeriesDescription", "ReferencedImageSequence", "IconImageSequence", "SourceImageSequence",
-    "DerivationDescription", "DerivationCodeSequence", "BitsAllocated", "BitsStored", "HighBit",
-    "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns",
-    "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "ImagePositionPatient",
-    "SliceLocation", "TemporalPositionIdentifier", "NumberOfTemporalPositions", "TriggerTime",
-    "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", "ContentDate", "ContentTime",
-    "AcquisitionNumber", "ConversionType", "LossyImageCompression", "PixelPaddingValue",
+    "PixelData",
+    "NumberOfFrames",
+    "FrameIncrementPointer",
+    "FrameTime",
+    "FrameTimeVector",
+    "FrameLabelVector",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "WindowCenterWidthExplanation",
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ImageType",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "InstanceNumber",
+    "SeriesDescription",
+    "ReferencedImageSequence",
+    "IconImageSequence",
+    "SourceImageSequence",
+    "DerivationDescription",
+    "DerivationCodeSequence",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImagePositionPatient",
+    "SliceLocation",
+    "TemporalPositionIdentifier",
+    "NumberOfTemporalPositions",
+    "TriggerTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "AcquisitionDateTime",
+    "ContentDate",
+    "ContentTime",
+    "AcquisitionNumber",
+    "ConversionType",
+    "LossyImageCompression",
+    "PixelPaddingValue",
 }
 
 
@@ -90,7 +131,9 @@ def _source_header(source: ImageSequence | str | Path | None) -> Dataset | None:
     else:
         path = Path(source)
         if path.is_dir():
-            files = sorted((p for p in path.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
+            files = sorted(
+                (p for p in path.iterdir() if p.is_file()), key=lambda p: natural_key(p.name)
+            )
             for f in files:
                 try:
                     return pydicom.dcmread(f, stop_before_pixels=True)
@@ -204,7 +247,9 @@ def write_dicom_series(
         ds.ImageType = ["DERIVED", "SECONDARY"]
         ds.SeriesDescription = description[:64]
         ds.DerivationDescription = description[:1024]
-        ds.SeriesNumber = 9000 + (int(src.get("SeriesNumber") or 0) % 1000 if src is not None else 0)
+        ds.SeriesNumber = 9000 + (
+            int(src.get("SeriesNumber") or 0) % 1000 if src is not None else 0
+        )
         ds.InstanceNumber = i + 1
         ds.TemporalPositionIdentifier = i + 1
         ds.NumberOfTemporalPositions = seq.n_frames
@@ -284,7 +329,9 @@ def _reference_source(ds: Dataset, src: Dataset | None, source: object) -> None:
         ds.SourceImageSequence = [img]
 
 
-def _volume_module(ds: Dataset, seq: ImageSequence, ipp0: Sequence[float], normal: Sequence[float]) -> None:
+def _volume_module(
+    ds: Dataset, seq: ImageSequence, ipp0: Sequence[float], normal: Sequence[float]
+) -> None:
     nz, ny, nx = seq.shape
     dz, dy, dx = seq.spacing
     ds.NumberOfFrames = nz

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,13 @@ from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, Poin
 __all__ = ["read_fields", "write_fields", "write_image", "write_points_csv"]
 
 
-def _itk_geometry(spacing, origin, direction) -> tuple[list[float], list[float], np.ndarray]:
+def _itk_geometry(
+    spacing: tuple[float, ...], origin: tuple[float, ...] | None, direction: np.ndarray | None
+) -> tuple[list[float], list[float], np.ndarray]:
+    """Array-order spacing / origin / direction -> ITK x-first order."""
+    nd = len(spacing)
+    origin = tuple(origin) if origin is not None else (0.0,) * nd
+    direction = np.eye(nd) if direction is None else direction
     d = np.asarray(direction, dtype=float)
     return list(spacing)[::-1], list(origin)[::-1], d[::-1, ::-1]
 
@@ -39,7 +46,7 @@ def _period(times: np.ndarray) -> float:
     return float(np.median(np.diff(times))) if times.size > 1 else 1.0
 
 
-def _time_last_image(arr: np.ndarray, *, vector: bool = False):
+def _time_last_image(arr: np.ndarray, *, vector: bool = False) -> Any:
     """SimpleITK image whose last (x-first) axis is the first numpy axis (time)."""
     import SimpleITK as sitk
 
@@ -76,7 +83,9 @@ def write_image(seq: ImageSequence, path: str | Path) -> Path:
     if suffix == ".seq.nrrd":
         return _write_seq_nrrd(seq, path)
     if suffix not in (".mha", ".nii", ".nii.gz"):
-        raise ConfigurationError(f"{path}: unsupported image format {suffix!r} (.mha, .nii, .nii.gz, .seq.nrrd)")
+        raise ConfigurationError(
+            f"{path}: unsupported image format {suffix!r} (.mha, .nii, .nii.gz, .seq.nrrd)"
+        )
     import SimpleITK as sitk
 
     period = _period(seq.times)
@@ -221,10 +230,18 @@ def read_fields(path: str | Path) -> DisplacementFieldSeries:
         times = np.arange(arr.shape[0], dtype=float)
     u_rev = arr[..., ::-1]
     u_arr = np.einsum("ji,...j->...i", d, u_rev)  # D^T (orthonormal inverse)
-    ref = int(img.GetMetaData("MotionPredictReferenceIndex")) if "MotionPredictReferenceIndex" in keys else 0
+    ref = (
+        int(img.GetMetaData("MotionPredictReferenceIndex"))
+        if "MotionPredictReferenceIndex" in keys
+        else 0
+    )
     return DisplacementFieldSeries(
-        fields=u_arr.astype(np.float32), spacing=tuple(sp), times=times, reference_index=ref,
-        origin=tuple(org), direction=d,
+        fields=u_arr.astype(np.float32),
+        spacing=tuple(sp),
+        times=times,
+        reference_index=ref,
+        origin=tuple(org),
+        direction=d,
     )
 
 

@@ -16,8 +16,9 @@ larger ``n`` means a longer end-exhale dwell). A slow baseline drift is added:
 ``b(t) = rate * t + w (sin(2 pi t / T_w + phi) - sin(phi))``. Time 0 is the start of the first
 inhalation, so ``z(0) = 0`` (end-exhale) exactly.
 
-Between cycles, ``log tau_k`` and ``log a_k`` follow AR(1) processes around the run's mean period and
-nominal amplitude (drift); occasional deep breaths multiply a peak by 1.4-1.8 and lengthen its cycle.
+Between cycles, ``log tau_k`` and ``log a_k`` follow AR(1) processes around the run's mean period
+and nominal amplitude (drift); occasional deep breaths multiply a peak by 1.4-1.8 and lengthen
+their cycle.
 All periods are kept in 3-6 s and all peak heights (peak-to-peak amplitudes) in 5-30 mm.
 
 The normalised signal is ``z(t) / A`` with ``A`` the run's nominal amplitude (mm): ordinary cycles
@@ -89,7 +90,12 @@ class BreathingParams(Record):
 
     def __post_init__(self) -> None:
         k = len(self.periods_s)
-        if k < 1 or len(self.peaks_mm) != k + 1 or len(self.pauses_s) != k or len(self.deep) != k + 1:
+        if (
+            k < 1
+            or len(self.peaks_mm) != k + 1
+            or len(self.pauses_s) != k
+            or len(self.deep) != k + 1
+        ):
             raise ConfigurationError(
                 "BreathingParams: need K periods, K pauses, K + 1 peaks and K + 1 deep flags; got "
                 f"{k}, {len(self.pauses_s)}, {len(self.peaks_mm)}, {len(self.deep)}"
@@ -111,6 +117,13 @@ class BreathingParams(Record):
     def end_s(self) -> float:
         """Time of the last peak, s: the end of the span the cycles define."""
         return float(self.first_peak_s + math.fsum(self.periods_s))
+
+    def inhale_onsets_s(self) -> np.ndarray:
+        """``(K,)`` times at which each cycle's inhalation starts, s (the first one is 0)."""
+        tau = np.asarray(self.periods_s)
+        pause = np.asarray(self.pauses_s)
+        fall = (1.0 - self.inhale_fraction) * (tau - pause)
+        return self.peak_times_s[:-1] + (fall + pause)
 
     def baseline_mm(self, times_s: np.ndarray) -> np.ndarray:
         """Baseline drift ``b(t)`` in mm at ``times_s`` (any shape, s); ``b(0) = 0``."""

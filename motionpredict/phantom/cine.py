@@ -38,6 +38,7 @@ from motionpredict.phantom.breathing import (
     sample_times,
 )
 from motionpredict.phantom.fields import (
+    check_grid,
     deformed_centroid,
     grid_points,
     max_gradient,
@@ -178,7 +179,8 @@ class PhantomCine:
     sequence
         ``(T, rows, cols)`` frames (intensities 0..1), spacing and times (``k * frame_period_s``).
     true_fields
-        ``(T, rows, cols, 2)`` exact displacements in mm, ``I_0(x) = I_t(x + u_t(x))`` (before noise).
+        ``(T, rows, cols, 2)`` exact displacements in mm: ``I_0(x) = I_t(x + u_t(x))`` (before
+        noise).
     tumour
         Tumour centroid, ``(T, 1, 3)`` mm in array-axis order ``(row mm, col mm, 0)``.
     tumour_mask
@@ -238,7 +240,7 @@ class _CineModel:
         s, c = pts[:, 0], pts[:, 1]
         e = self.edge
         lv = _LEVELS
-        anterior = w * (0.12 - 0.04 * np.exp(-(((s / h) - 0.85) / 0.15) ** 2))
+        anterior = w * (0.12 - 0.04 * np.exp(-((((s / h) - 0.85) / 0.15) ** 2)))
         body_d = np.maximum(anterior - c, c - _POSTERIOR_SKIN * w)
         body = soft_inside(body_d, e)
         img = lv["fat"] * body
@@ -249,7 +251,9 @@ class _CineModel:
         centre_col = 0.5 * (_SPINE_COLS[0] + _SPINE_COLS[1]) * w
         half_w = 0.5 * (_SPINE_COLS[1] - _SPINE_COLS[0]) * w
         k = np.round(s / period - 0.5)
-        vert_d = np.maximum(np.abs(s - (k + 0.5) * period) - (0.5 * period - 3.0), np.abs(c - centre_col) - half_w)
+        vert_d = np.maximum(
+            np.abs(s - (k + 0.5) * period) - (0.5 * period - 3.0), np.abs(c - centre_col) - half_w
+        )
         img = paint(img, lv["vertebra"], soft_inside(vert_d, e))
         canal_d = np.maximum(_CANAL_COLS[0] * w - c, c - _CANAL_COLS[1] * w)
         img = paint(img, lv["csf"], soft_inside(canal_d, e))
@@ -276,7 +280,9 @@ class _CineModel:
         s_rel = s - self.dome_row_mm(c)
         prof = np.exp(-corner * np.logaddexp(0.0, -s_rel / corner) / m.si_decay_mm)
         window = expit((c - 0.08 * w) / m.window_mm) * expit((0.64 * w - c) / m.window_mm)
-        prof_ap = np.exp(-corner * np.logaddexp(0.0, -(s - 0.4 * h) / corner) / (1.5 * m.si_decay_mm))
+        prof_ap = np.exp(
+            -corner * np.logaddexp(0.0, -(s - 0.4 * h) / corner) / (1.5 * m.si_decay_mm)
+        )
         ap_taper = expit((0.5 * w - c) / (0.15 * w))
         out = np.empty((2, pts.shape[0], 2))
         out[0, :, 0] = prof * window
@@ -290,16 +296,11 @@ class _CineModel:
         """``(T, 2)`` basis weights: excursion (mm) and cardiac contraction (mm), 0 at t = 0."""
         m = self.p.motion
         exc = self.p.breathing.excursion_mm(times) - self.p.breathing.excursion_mm(np.zeros(1))
-        kappa = 0.5 * (1.0 - np.cos(2.0 * np.pi * m.cardiac_frequency_hz * times + m.cardiac_phase_rad))
+        kappa = 0.5 * (
+            1.0 - np.cos(2.0 * np.pi * m.cardiac_frequency_hz * times + m.cardiac_phase_rad)
+        )
         kappa0 = 0.5 * (1.0 - math.cos(m.cardiac_phase_rad))
         return np.column_stack([exc, m.cardiac_amplitude_mm * (kappa - kappa0)])
-
-
-def _check_geometry(shape: tuple[int, ...], spacing: tuple[float, ...], ndim: int) -> None:
-    if len(shape) != ndim or any(int(n) != n or n < 8 for n in shape):
-        raise ConfigurationError(f"shape must be {ndim} integers >= 8, got {tuple(shape)}")
-    if len(spacing) != ndim or not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise ConfigurationError(f"spacing_mm must be {ndim} positive values in mm, got {spacing}")
 
 
 def draw_cine_params(
@@ -318,7 +319,7 @@ def draw_cine_params(
     """Draw every random quantity of a cine phantom (see :func:`make_cine` for the parameters)."""
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     spacing_mm = tuple(float(s) for s in spacing_mm)  # type: ignore[assignment]
-    _check_geometry(shape, spacing_mm, 2)
+    check_grid(shape, spacing_mm, 2)
     if int(n_frames) < 1:
         raise ConfigurationError(f"n_frames must be at least 1, got {n_frames}")
     if not (np.isfinite(frame_period_s) and frame_period_s > 0):
@@ -349,7 +350,11 @@ def draw_cine_params(
     lung_c, lung_r = np.array(_LUNG[0]), 0.9 * np.array(_LUNG[1])
     vessels: list[tuple[float, ...]] = []
     for _ in range(6):
-        angle, length, rad = rng_a.uniform(0, 2 * np.pi), rng_a.uniform(0.12, 0.25), rng_a.uniform(1.2, 2.5)
+        angle, length, rad = (
+            rng_a.uniform(0, 2 * np.pi),
+            rng_a.uniform(0.12, 0.25),
+            rng_a.uniform(1.2, 2.5),
+        )
         turn, sub_rad = rng_a.choice([-1.0, 1.0]) * rng_a.uniform(0.3, 0.8), rng_a.uniform(0.6, 0.8)
         start = np.array(_HILUM)
         end = start + length * np.array([np.sin(angle), np.cos(angle)])
@@ -491,7 +496,11 @@ def make_cine(
     positions = np.zeros((len(times), 1, 3))
     positions[:, 0, :2] = centroid
 
-    extra = {"phantom": params.to_dict(), "kind": "cine", "axes": "rows SI (down = inferior), cols AP (right = posterior)"}
+    extra = {
+        "phantom": params.to_dict(),
+        "kind": "cine",
+        "axes": "rows SI (down = inferior), cols AP (right = posterior)",
+    }
     prov = Provenance(
         source="phantom",
         spacing_source="phantom",

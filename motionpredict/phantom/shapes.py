@@ -1,9 +1,9 @@
 """Smooth analytic shapes used to paint the phantoms' anatomy.
 
-Every organ is described by an (approximate) signed distance in mm, negative inside, and painted with
-a soft edge ``expit(-d / width)``. The anatomy is therefore a smooth function that can be evaluated at
-any position, which lets the phantoms sample the reference anatomy exactly at the positions a known
-displacement field maps each pixel to. Points are ``(N, ndim)`` arrays in mm, array-axis order.
+Every organ is described by an (approximate) signed distance in mm, negative inside, and painted
+with a soft edge ``expit(-d / width)``. The anatomy is therefore a smooth, well-sampled function of
+position: the phantoms evaluate it on a fine grid once and interpolate it wherever the known
+displacement field sends a pixel. Points are ``(N, ndim)`` arrays in mm, array-axis order.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def soft_inside(distance_mm: np.ndarray, width_mm: float) -> np.ndarray:
 
 
 def ellipsoid_distance(
-    points: np.ndarray, centre: np.ndarray | tuple[float, ...], radii: np.ndarray | tuple[float, ...]
+    points: np.ndarray,
+    centre: np.ndarray | tuple[float, ...],
+    radii: np.ndarray | tuple[float, ...],
 ) -> np.ndarray:
     """First-order signed distance (mm) to an axis-aligned ellipse / ellipsoid.
 

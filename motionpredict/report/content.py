@@ -92,7 +92,7 @@ def settings_table(data: ReportData) -> Table:
         groups[(s["sequence_name"], s["method"], s["mode"], s["horizon_s"])].append(j)
     rows = []
     for (seq, m, mode, h), js in sorted(groups.items()):
-        chosen = Counter(json.dumps(j["result"]["chosen"], sort_keys=True) for j in js)
+        chosen = Counter(_chosen_text(j["result"]["chosen"]) for j in js)
         top, count = chosen.most_common(1)[0]
         rows.append([seq, m, mode, f"{h:g}", f"{js[0]['spec']['horizon_steps']}", top,
                      f"{count}/{len(js)}", f"{js[0]['result']['grid_size']}"])
@@ -101,6 +101,14 @@ def settings_table(data: ReportData) -> Table:
                   "seeds agreeing", "grid size"], rows,
                  "validation score: mean DVF error (cine) or RMSE (markers) on validation "
                  "targets no fit has seen")
+
+
+def _chosen_text(chosen: dict[str, Any]) -> str:
+    parts = []
+    if chosen.get("n_components") is not None:
+        parts.append(f"n_components={chosen['n_components']}")
+    parts += [f"{k}={v}" for k, v in sorted((chosen.get("params") or {}).items())]
+    return ", ".join(parts) or "-"
 
 
 def provenance_table(data: ReportData) -> Table:

@@ -170,7 +170,7 @@ def latency(data: ReportData) -> Figure | None:
     if not per:
         return None
     methods = sorted(per)
-    fig, ax = _subplots(figsize=(max(6.0, 1.1 * len(methods) + 3), 4.2))
+    fig, ax = _subplots(figsize=(max(8.0, 0.9 * len(methods) + 6), 4.4))
     x = np.arange(len(methods))
     bottom = np.zeros(len(methods))
     stages = [s for s in STAGES if any(s in per[m] for m in methods)]
@@ -195,7 +195,7 @@ def latency(data: ReportData) -> Figure | None:
     ax.set_yscale("symlog", linthresh=1.0)
     ax.set_title("latency per stage (register is measured when the field was first computed)",
                  fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig

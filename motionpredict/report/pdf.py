@@ -11,20 +11,42 @@ from matplotlib.figure import Figure
 from motionpredict.report.content import Table
 from motionpredict.report.figures import A4_LANDSCAPE
 
-_ROWS_PER_PAGE = 22
+_LINES_PER_PAGE = 34
+_CHARS_PER_PAGE = 190
+
+
+def _col_widths(table: Table) -> list[int]:
+    """Characters per column: proportional to the longest cell, capped to fit the page."""
+    longest = [max([len(h)] + [len(str(r[i])) for r in table.rows]) for i, h in
+               enumerate(table.header)]
+    natural = [min(max(n, 6), 70) for n in longest]
+    total = sum(natural)
+    if total <= _CHARS_PER_PAGE:
+        return natural
+    return [max(6, int(n * _CHARS_PER_PAGE / total)) for n in natural]
 
 
 def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(str(text), width)) or ""
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=True)) or ""
 
 
 def _table_pages(table: Table) -> list[Figure]:
+    widths = _col_widths(table)
+    header = [_wrap(h, w) for h, w in zip(table.header, widths, strict=True)]
+    cells = [[_wrap(c, w) for c, w in zip(r, widths, strict=True)] for r in table.rows]
+    heights = [max(c.count("\n") + 1 for c in r) for r in cells]
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for i, h in enumerate(heights):
+        if chunks[-1] and used + h > _LINES_PER_PAGE:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += h
     pages = []
-    ncol = len(table.header)
-    width = max(12, int(150 / max(ncol, 1)))
-    chunks = [table.rows[i: i + _ROWS_PER_PAGE] for i in range(0, len(table.rows),
-                                                                _ROWS_PER_PAGE)] or [[]]
-    for k, rows in enumerate(chunks):
+    hdr_lines = max(h.count("\n") + 1 for h in header)
+    line_h = 0.80 / (_LINES_PER_PAGE + 4)
+    for k, idx in enumerate(chunks):
         fig = Figure(figsize=A4_LANDSCAPE)
         title = table.title + (f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else "")
         fig.text(0.03, 0.96, title, fontsize=11, weight="bold", va="top")
@@ -32,16 +54,14 @@ def _table_pages(table: Table) -> list[Figure]:
             fig.text(0.03, 0.925, table.note, fontsize=8, color="0.35", va="top")
         ax = fig.add_axes((0.03, 0.03, 0.94, 0.87))
         ax.axis("off")
-        if rows:
-            cells = [[_wrap(c, width) for c in r] for r in rows]
-            t = ax.table(cellText=cells, colLabels=[_wrap(h, width) for h in table.header],
-                         loc="upper left", cellLoc="left")
+        if idx:
+            t = ax.table(cellText=[cells[i] for i in idx], colLabels=header, loc="upper left",
+                         cellLoc="left", colWidths=[w / sum(widths) for w in widths])
             t.auto_set_font_size(False)
-            t.set_fontsize(7 if ncol > 6 else 8)
-            lines = [max(c.count("\n") + 1 for c in r) for r in cells]
+            t.set_fontsize(7)
             for (r, _c), cell in t.get_celld().items():
-                n = 1 if r == 0 else lines[r - 1]
-                cell.set_height(0.03 * n + 0.008)
+                n = hdr_lines if r == 0 else heights[idx[r - 1]]
+                cell.set_height(line_h * n + 0.006)
         pages.append(fig)
     return pages
 

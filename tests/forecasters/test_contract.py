@@ -16,6 +16,8 @@ P = 3
 N = 600
 FIT_UNTIL = 300
 METHODS = available()
+#: Declared lower bounds, not expected to beat the last value (strict xfail: an XPASS fails).
+LOWER_BOUNDS = {"rnn-fixed": "fixed random recurrent weights: the published lower bound"}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +177,12 @@ def test_exploding_input_never_gives_nan(name, series, setup_cache, tmp_path_fac
     bad[120:130] *= 1e9
     out = drive(f, bad, 0, 200)
     assert np.all(np.isfinite(out))
-    assert f.events, "an exploding input must be detected"
+    if np.any(np.abs(out[120:]) > 1e6):
+        # an exploded forecast is only allowed as the no-prediction fallback after a reset
+        assert f.events, "an exploded forecast must come with a divergence event"
+        exploded = np.nonzero(np.abs(out).max(axis=1) > 1e6)[0]
+        for t in exploded:
+            np.testing.assert_array_equal(out[t], bad[t])
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -183,16 +190,24 @@ def test_nan_state_resets_with_event(name, series, setup_cache, tmp_path_factory
     f = make(name, 2, series, setup_cache, tmp_path_factory)
     if not f.online:
         f.fit(series[:FIT_UNTIL])
-    drive(f, series, 0, 100)
+    drive(f, series.copy(), 0, 100)
     if poison(f) == 0:
         pytest.skip(f"{name} keeps no numeric state")
-    out = drive(f, series, 100, 160)
+    out = drive(f, series.copy(), 100, 160)
     assert np.all(np.isfinite(out))
     assert f.events and f.events[0].step == 100
     assert f.events[0].reason
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=LOWER_BOUNDS[n], strict=True))
+        if n in LOWER_BOUNDS
+        else n
+        for n in METHODS
+    ],
+)
 def test_beats_no_prediction_on_noisy_breathing(name, setup_cache, tmp_path_factory) -> None:
     """h = 0.5 s at 10 Hz: RMSE over the second half below the last-value forecast's."""
     raw = breathing_series(N, p=P, seed=5, noise=0.03)

@@ -177,3 +177,15 @@ def test_dni_credit_model_reduces_its_own_loss() -> None:
     losses = np.asarray(losses)
     first, last = losses[:300].mean(), losses[-300:].mean()
     assert last < 0.5 * first
+
+
+def test_snap1_row_scale_refolding_keeps_the_recursion_exact() -> None:
+    """200 steps with decays ~0.02 per step: the row scales must be refolded (0.02^200 underflows)
+    and J still equals the direct recursion."""
+    series = _series(200, 2, seed=19)
+    f = _drive_frozen(SnAp1Forecaster, series, k=3, q=5, init_std=0.02)
+    direct = _masked_rtrl_recursion(f, series)
+    # |decay| <= |W_a[i, i]| (phi' <= 1): the cumulative row scale would underflow
+    assert np.max(np.abs(np.diag(f.w_a))) ** 200 < 1e-300
+    np.testing.assert_allclose(f.J, direct, rtol=1e-10, atol=1e-300)
+    assert np.all(np.isfinite(f.Jt)) and np.all(np.abs(f.s) >= 1e-100)

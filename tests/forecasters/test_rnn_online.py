@@ -131,7 +131,8 @@ def test_causal_update_uses_the_record_from_t_minus_h() -> None:
     causal = get("snap1")(horizon=h, n_features=2, seed=1, **SMALL)
     preds = [causal.step(s) for s in y[:h]]  # no learning yet: predictions as issued
     w_before = causal.w_ab.copy()
-    j_issued = causal.queue._buf["J"][causal.queue._head].copy()
+    slot = causal.queue._head
+    j_issued = causal.queue._buf["s"][slot][:, None] * causal.queue._buf["Jt"][slot]
     rec_h = causal.queue._buf["h"][causal.queue._head].copy()
     causal.step(y[h])  # learns from the prediction issued at 0 with target y[h]
     e = preds[0] - y[h]

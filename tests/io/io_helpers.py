@@ -12,13 +12,17 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from motionpredict.sequences import ImageSequence
 
 
-def cine(n: int = 6, shape: tuple[int, int] = (12, 10), seed: int = 0, integer: bool = True) -> ImageSequence:
+def cine(
+    n: int = 6, shape: tuple[int, int] = (12, 10), seed: int = 0, integer: bool = True
+) -> ImageSequence:
     """A small 2D cine with distinct frames, 0.25 s period, spacing (1.5, 2.0) mm."""
     rng = np.random.default_rng(seed)
     frames = rng.uniform(0, 1000, size=(n, *shape))
     if integer:
         frames = np.round(frames)
-    return ImageSequence(frames=frames, spacing=(1.5, 2.0), times=np.arange(n) * 0.25, origin=(3.0, -4.0))
+    return ImageSequence(
+        frames=frames, spacing=(1.5, 2.0), times=np.arange(n) * 0.25, origin=(3.0, -4.0)
+    )
 
 
 def volumes(n: int = 3, shape: tuple[int, int, int] = (4, 6, 5), seed: int = 1) -> ImageSequence:
@@ -68,7 +72,9 @@ def write_frame(
     return path
 
 
-def write_cine_folder(folder: Path, n: int = 5, *, period: float = 0.2, ext: str = ".dcm", **extra: object) -> np.ndarray:
+def write_cine_folder(
+    folder: Path, n: int = 5, *, period: float = 0.2, ext: str = ".dcm", **extra: object
+) -> np.ndarray:
     """Write ``n`` frames with AcquisitionTime steps of ``period`` s; return the pixel stack."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)

@@ -8,7 +8,7 @@ from io_helpers import cine, write_cine_folder, write_frame
 
 from motionpredict.cli.main import main
 from motionpredict.errors import InputFileError, MissingMetadataError, MotionPredictError
-from motionpredict.io import load, write_image
+from motionpredict.io import load
 from motionpredict.io.dicom_read import MixedSeriesError
 
 
@@ -43,7 +43,7 @@ def test_truncated_file_named(tmp_path):
     write_cine_folder(tmp_path, 3)
     data = (tmp_path / "image2.dcm").read_bytes()
     (tmp_path / "image2.dcm").write_bytes(data[:200])
-    with pytest.raises(InputFileError, match="image2.dcm"):
+    with pytest.raises(InputFileError, match=r"image2\.dcm"):
         load(tmp_path)
 
 
@@ -51,7 +51,7 @@ def test_truncated_pixel_data_named(tmp_path):
     write_cine_folder(tmp_path, 3)
     data = (tmp_path / "image3.dcm").read_bytes()
     (tmp_path / "image3.dcm").write_bytes(data[:-20])
-    with pytest.raises(InputFileError, match="image3.dcm"):
+    with pytest.raises(InputFileError, match=r"image3\.dcm"):
         load(tmp_path)
 
 
@@ -71,20 +71,34 @@ def test_inconsistent_frame_sizes(tmp_path):
 def test_mixed_series_listed_and_selectable(tmp_path):
     stack = write_cine_folder(tmp_path, 3, period=0.2)
     for i in range(2):
-        write_frame(tmp_path / f"other{i}.dcm", np.ones((8, 7)), series_uid="9.9.9",
-                    PixelSpacing=[1, 1], InstanceNumber=i + 1)
+        write_frame(
+            tmp_path / f"other{i}.dcm",
+            np.ones((8, 7)),
+            series_uid="9.9.9",
+            PixelSpacing=[1, 1],
+            InstanceNumber=i + 1,
+        )
     with pytest.raises(MixedSeriesError) as exc:
         load(tmp_path)
-    assert "1.2.3.4" in str(exc.value) and "9.9.9" in str(exc.value) and "--series" in str(exc.value)
+    assert (
+        "1.2.3.4" in str(exc.value) and "9.9.9" in str(exc.value) and "--series" in str(exc.value)
+    )
     seq = load(tmp_path, series="1.2.3.4")
     np.testing.assert_array_equal(seq.frames, stack)
 
 
-@pytest.mark.parametrize("times", [("100000.0", "100000.0", "100000.2"), ("100000.4", "100000.0", "100000.2")])
+@pytest.mark.parametrize(
+    "times", [("100000.0", "100000.0", "100000.2"), ("100000.4", "100000.0", "100000.2")]
+)
 def test_duplicated_or_non_monotonic_times(tmp_path, times):
     for i, tm in enumerate(times):
-        write_frame(tmp_path / f"f{i}.dcm", np.full((4, 4), i), AcquisitionTime=tm,
-                    TemporalPositionIdentifier=i + 1, PixelSpacing=[1, 1])
+        write_frame(
+            tmp_path / f"f{i}.dcm",
+            np.full((4, 4), i),
+            AcquisitionTime=tm,
+            TemporalPositionIdentifier=i + 1,
+            PixelSpacing=[1, 1],
+        )
     with pytest.raises(InputFileError, match="--frame-period"):
         load(tmp_path)
     seq = load(tmp_path, frame_period_s=0.3)
@@ -128,7 +142,7 @@ def _marker_folder(tmp_path, rows_per_file):
 
 def test_marker_bad_number(tmp_path):
     _marker_folder(tmp_path, {"LAC": ["0;0;1,0;2,0;3,0", "6;100;1,x;2;3"]})
-    with pytest.raises(InputFileError, match="line 3.*'x'"):
+    with pytest.raises(InputFileError, match=r"line 3.*'x'"):
         load(tmp_path)
 
 
@@ -146,6 +160,7 @@ def test_marker_unequal_lengths(tmp_path):
 
 def test_marker_trailing_zero_rows_dropped_decimal_comma(tmp_path):
     _marker_folder(tmp_path, {"LAC": ["0;0;-1,5;2,25;3", "6;117;1;2;3", "0;0;0;0;0"]})
+    (tmp_path / "sequence.json").write_text('{"markers": ["LAC"], "sampling_hz": 10}')
     traj = load(tmp_path)
     assert traj.n_samples == 2 and traj.names == ("LAC",)
     np.testing.assert_allclose(traj.positions[0, 0], [-1.5, 2.25, 3.0])
@@ -166,3 +181,17 @@ def test_cli_exit_2_one_line(tmp_path, capsys):
 
 def test_errors_are_motionpredict_errors():
     assert issubclass(MixedSeriesError, MotionPredictError)
+
+
+def test_invalid_pixel_spacing_is_reported_not_used(tmp_path):
+    for i in range(2):
+        write_frame(
+            tmp_path / f"f{i}.dcm",
+            np.full((4, 4), i),
+            PixelSpacing=["-1", "2"],
+            TemporalPositionIdentifier=i + 1,
+        )
+    with pytest.raises(MissingMetadataError, match="--spacing"):
+        load(tmp_path, frame_period_s=0.1)
+    seq = load(tmp_path, frame_period_s=0.1, spacing_mm=0.5)
+    assert seq.spacing == (0.5, 0.5) and any("PixelSpacing" in w for w in seq.provenance.warnings)

@@ -87,8 +87,9 @@ def test_derived_series_references_source_and_copies_geometry(tmp_path):
     seq = cine()
     write_dicom_series(seq, tmp_path / "src", description="source", keep_identifiers=True)
     src = load(tmp_path / "src")
-    files = write_dicom_series(src, tmp_path / "pred", description="lms h=2", source=src,
-                               keep_identifiers=True)
+    files = write_dicom_series(
+        src, tmp_path / "pred", description="lms h=2", source=src, keep_identifiers=True
+    )
     s0 = pydicom.dcmread(tmp_path / "src" / "frame0001.dcm")
     d0 = pydicom.dcmread(files[0])
     assert d0.SeriesInstanceUID != s0.SeriesInstanceUID
@@ -121,8 +122,9 @@ def test_fields_round_trip_lps_components(tmp_path):
 
 def test_points_csv_round_trip(tmp_path):
     rng = np.random.default_rng(1)
-    tr = PointTrajectories(positions=rng.normal(size=(7, 2, 3)), times=np.arange(7) * 0.1,
-                           names=("LAC", "UAC"))
+    tr = PointTrajectories(
+        positions=rng.normal(size=(7, 2, 3)), times=np.arange(7) * 0.1, names=("LAC", "UAC")
+    )
     back = load(write_points_csv(tr, tmp_path / "p.csv"))
     np.testing.assert_array_equal(back.positions, tr.positions)
     np.testing.assert_array_equal(back.times, tr.times)

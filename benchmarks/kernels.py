@@ -1,0 +1,181 @@
+"""Throughput of the batched online RNN step: Triton kernels vs the PyTorch twin vs a Python loop
+over the single-RNN forecasters.
+
+Prints one table: RNN-steps per second (B RNNs x steps / wall time), the modelled bytes moved and
+FLOPs per RNN-step, and the ratios against the loop and the twin measured in the same run. On
+CUDA it first measures two ceilings on the same GPU (a 1 GiB device-to-device copy and an
+8192^3 float32 matrix product) and reports the achieved fraction of each.
+
+Usage::
+
+    python benchmarks/kernels.py            # CUDA if present (full grid), else a small CPU grid
+    python benchmarks/kernels.py --cpu      # force the CPU grid (< 2 min on 2 cores)
+    python benchmarks/kernels.py --cpu --threads 2
+
+Shapes: B batch, Q hidden, M = 1 + K*P inputs, P = 3 outputs, N = Q + M; float32; causal mode,
+horizon 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from motionpredict.kernels import BatchedRNNConfig, max_batch, new_state, triton_available
+from motionpredict.kernels.backend import TRITON_ESTIMATORS
+from motionpredict.kernels.batched_rnn_torch import rnn_step_torch
+
+from motionpredict.forecasters import get
+
+P = 3
+FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "fixed": "rnn-fixed"}
+
+
+def model_counts(est: str, q: int, m: int) -> tuple[float, float]:
+    """Modelled (bytes, FLOPs) per RNN-step of the implementation, float32, causal h = 1.
+
+    Counts the O(Q N) (O(Q^2 N) for RTRL) terms of the two launches as implemented (SnAp-1: the
+    update reads J twice, for the norms then for the step, and reads and writes W; the forward
+    reads W and J and writes J); vectors of length Q, N or P are neglected.
+    """
+    n = q + m
+    qn = q * n
+    values, flops = {
+        "snap1": (7 * qn, 11 * qn),
+        "fixed": (qn, 2 * qn),
+        "uoro": (8 * qn, 12 * qn),
+        "dni": (6 * qn, 8 * qn),
+        "rtrl": (2 * q * qn + 2 * P * qn, 2 * q * q * n + 4 * P * qn),
+    }[est]
+    return 4.0 * values, float(flops)
+
+
+def ceilings(device: torch.device) -> tuple[float, float]:
+    """Measured device-to-device copy bandwidth (B/s, read + write) and matmul rate (FLOP/s)."""
+    src = torch.empty(2**28, device=device)  # 1 GiB
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize(device)
+    reps = 10
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        dst.copy_(src)
+    torch.cuda.synchronize(device)
+    bw = 2 * src.numel() * 4 * reps / (time.perf_counter() - t0)
+    del src, dst
+    a = torch.randn(8192, 8192, device=device)
+    b = torch.randn(8192, 8192, device=device)
+    a @ b
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize(device)
+    flops = 2 * 8192**3 * reps / (time.perf_counter() - t0)
+    return bw, flops
+
+
+def time_batched(step, cfg, b, device, n_steps) -> float:
+    """RNN-steps per second of ``step`` on ``b`` RNNs."""
+    st = new_state(cfg, seeds=np.arange(b), lr=0.01, device=device)
+    ys = torch.randn(n_steps + 3, b, P, device=device) * 0.5
+    for t in range(3):
+        step(st, ys[t])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for t in range(3, n_steps + 3):
+        step(st, ys[t])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return b * n_steps / (time.perf_counter() - t0)
+
+
+def time_loop(est, q, k, b, n_steps) -> float:
+    """RNN-steps per second of a Python loop over ``b`` single-RNN forecasters (NumPy)."""
+    cls = get(FORECASTER[est])
+    nets = [cls(horizon=1, n_features=P, seed=i, k=k, q=q, eta=0.01) for i in range(b)]
+    ys = np.random.default_rng(0).normal(0, 0.5, (n_steps + 3, P))
+    for t in range(3):
+        for f in nets:
+            f.step(ys[t])
+    t0 = time.perf_counter()
+    for t in range(3, n_steps + 3):
+        for f in nets:
+            f.step(ys[t])
+    return b * n_steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpu", action="store_true", help="run the small CPU grid only")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the loop baseline is single-threaded, "
+                             "and intra-op threads collapse on an oversubscribed machine)")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, args.threads))
+    try:  # the NumPy loop's BLAS gets the same number of threads
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(max(1, args.threads))
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    cuda = torch.cuda.is_available() and not args.cpu
+    device = torch.device("cuda" if cuda else "cpu")
+    torch.manual_seed(0)
+    if cuda:
+        batches, hidden, ks = (1, 64, 1024, 8192), (32, 64, 110, 180), (12, 60)
+        ests = ("snap1", "fixed", "uoro", "dni", "rtrl")
+        n_steps, loop_b, mem = 50, 64, torch.cuda.get_device_properties(device).total_memory
+        bw, fl = ceilings(device)
+        print(f"device: {torch.cuda.get_device_name(device)}; measured ceilings: copy "
+              f"{bw / 1e9:.0f} GB/s, float32 matmul {fl / 1e12:.1f} TFLOP/s")
+    else:
+        batches, hidden, ks = (1, 64), (32, 64), (12,)
+        ests = ("snap1", "fixed", "uoro", "dni", "rtrl")
+        n_steps, loop_b, mem = 10, 64, 4 * 2**30
+        bw = fl = float("nan")
+        print(f"device: CPU ({torch.get_num_threads()} threads). GPU figures are missing: "
+              "no CUDA device in this run.")
+    use_triton = cuda and triton_available()
+    step_triton = None
+    if use_triton:
+        from motionpredict.kernels.batched_rnn_triton import rnn_step_triton
+
+        step_triton = rnn_step_triton
+    head = (f"{'method':7} {'B':>5} {'Q':>4} {'M':>4} {'impl':7} {'RNN-steps/s':>12} "
+            f"{'B/step':>9} {'FLOP/step':>10} {'x loop':>8} {'x twin':>7} {'%BW':>6} {'%FLOP':>6}")
+    print(head)
+    print("-" * len(head))
+    for est in ests:
+        for q in hidden:
+            for k in ks:
+                m = 1 + k * P
+                cfg = BatchedRNNConfig(est, n_hidden=q, history=k, n_features=P, horizon=1)
+                nbytes, nflops = model_counts(est, q, m)
+                loop_rate = time_loop(est, q, k, min(loop_b, 8 if est == "rtrl" else loop_b),
+                                      max(3, n_steps // 5))
+                print(f"{est:7} {'-':>5} {q:>4} {m:>4} {'loop':7} {loop_rate:12.3g} "
+                      f"{nbytes:9.3g} {nflops:10.3g} {1.0:8.2f} {'':>7} {'':>6} {'':>6}")
+                for b in batches:
+                    if b > max_batch(cfg, mem // 2):
+                        print(f"{est:7} {b:>5} {q:>4} {m:>4} {'-':7} state exceeds half the "
+                              "device memory")
+                        continue
+                    twin = time_batched(rnn_step_torch, cfg, b, device, n_steps)
+                    rows = [("twin", twin)]
+                    if step_triton is not None and est in TRITON_ESTIMATORS:
+                        rows.append(("triton", time_batched(step_triton, cfg, b, device, n_steps)))
+                    for impl, rate in rows:
+                        frac_bw = 100 * rate * nbytes / bw
+                        frac_fl = 100 * rate * nflops / fl
+                        xt = f"{rate / twin:7.2f}" if impl == "triton" else f"{'':>7}"
+                        print(f"{est:7} {b:>5} {q:>4} {m:>4} {impl:7} {rate:12.3g} "
+                              f"{nbytes:9.3g} {nflops:10.3g} {rate / loop_rate:8.2f} {xt} "
+                              f"{frac_bw:6.1f} {frac_fl:6.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Aggregator: Hedge weights, uniform limit, concentration on the best member, adaptation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from motionpredict.errors import ConfigurationError
+from motionpredict.forecasters import get, run_online
+from motionpredict.forecasters.aggregator import Aggregator, default_members
+
+MEMBERS = (
+    ("no-prediction", ()),
+    ("rls", (("k", 4), ("forgetting", 0.98))),
+)
+
+
+def regimes(n: int = 1200, seed: int = 0) -> np.ndarray:
+    """Noise around a constant for n/2 samples (last value is best), then a clean sinusoid."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = np.where(t < n // 2, 0.0, np.sin(2 * np.pi * t / 30))
+    y = y + np.where(t < n // 2, 0.3, 0.01) * rng.standard_normal(n)
+    # make the first regime a slow random walk so that the last value is the best forecast
+    y[: n // 2] = np.cumsum(y[: n // 2]) * 0.3
+    return y[:, None]
+
+
+def test_eta_zero_averages_members_uniformly() -> None:
+    y = regimes(300)
+    agg = Aggregator(horizon=3, n_features=1, eta=0.0, members=MEMBERS)
+    solo = [get(n)(horizon=3, n_features=1, **dict(p)) for n, p in MEMBERS]
+    for t in range(300):
+        out = agg.step(y[t])
+        preds = [m.step(y[t]) for m in solo]
+        np.testing.assert_allclose(out, np.mean(preds, axis=0), atol=1e-12)
+
+
+def test_weights_follow_the_hedge_rule() -> None:
+    agg = Aggregator(horizon=1, n_features=2, eta=3.0, discount=0.5, members=MEMBERS)
+    agg._score(np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([0.0, 0.0]))
+    agg._score(np.array([[1.0, 0.0], [1.0, 2.0]]), np.array([0.0, 0.0]))
+    losses = np.array([[0.5, 0.5], [1.0, 2.5]])
+    np.testing.assert_allclose(agg.losses, losses)
+    w = np.exp(-3.0 * (losses / losses.min(axis=0) - 1))
+    np.testing.assert_allclose(agg.weights(), w / w.sum(axis=0))
+
+
+def test_weights_move_to_the_better_member_when_breathing_changes() -> None:
+    y = regimes()
+    h = 5
+    agg = Aggregator(horizon=h, n_features=1, eta=4.0, discount=0.95, members=MEMBERS)
+    w_end_first, w_end_second = None, None
+    preds = np.full_like(y, np.nan)
+    for t in range(len(y) - h):
+        preds[t + h] = agg.step(y[t])
+        if t == 590:
+            w_end_first = agg.weights()[:, 0]
+        if t == 1100:
+            w_end_second = agg.weights()[:, 0]
+    assert w_end_first[0] > 0.5  # last value wins on the random walk
+    assert w_end_second[1] > 0.95  # RLS wins on the sinusoid
+    # overall error close to the better member's in each regime
+    members = [run_online(get(n)(horizon=h, n_features=1, **dict(p)), y) for n, p in MEMBERS]
+    for sl in (slice(300, 600), slice(700, 1200)):
+        err = np.sqrt(np.mean((preds[sl] - y[sl]) ** 2))
+        best = min(np.sqrt(np.mean((m.predicted[sl] - y[sl]) ** 2)) for m in members)
+        assert err < 1.15 * best
+
+
+def test_default_members_and_errors() -> None:
+    specs = default_members(2)
+    assert specs[0] == ("no-prediction", ())
+    assert len(specs) == len(set(specs)) > 10
+    agg = Aggregator(horizon=2, n_features=3, lag_stride=2)
+    assert len(agg.members) == len(specs)
+    with pytest.raises(ConfigurationError, match="offline"):
+        Aggregator(horizon=1, n_features=1, members=(("linear", ()),))
+    with pytest.raises(ConfigurationError):
+        Aggregator(horizon=1, n_features=1, discount=1.0)
+    with pytest.raises(ConfigurationError):
+        Aggregator(horizon=1, n_features=1, eta=-1.0)
+    with pytest.raises(ConfigurationError):
+        default_members(0)

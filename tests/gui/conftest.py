@@ -1,0 +1,29 @@
+"""Fixtures of the GUI tests: one main window per test, closed and its threads joined after."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """A :class:`MainWindow` (offscreen) with recent files kept in a temporary INI file.
+
+    Closing it stops the worker and plot threads; every open dialog is closed too.
+    """
+    pytest.importorskip("PySide6")
+    from motionpredict.gui.main_window import MainWindow
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    yield win
+    for w in QApplication.topLevelWidgets():
+        if w is not win and w.isVisible():
+            w.close()
+    win.close()
+    assert not win.worker_thread.thread.isRunning()
