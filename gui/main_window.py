@@ -9,6 +9,8 @@ previous frame is done when the computation is slower; the requested and effecti
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +66,8 @@ from .views import FrameViews
 from .worker import WorkerThread, describe_error
 
 MAX_RECENT = 8
+#: GIL switch interval while the window lives, s (Python's default is 0.005).
+GUI_SWITCH_INTERVAL_S = 0.001
 
 
 class MainWindow(QMainWindow):
@@ -93,6 +97,10 @@ class MainWindow(QMainWindow):
         self.model = model or ViewerModel()
         self.qsettings = settings or QSettings("motionpredict", "motionpredict-gui")
         self.pipeline_factory = pipeline_factory
+        # The worker and plot threads hold the GIL while they compute; a short switch interval
+        # (default 5 ms) lets the GUI thread take it back quickly so the interface never stalls.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
         self.worker_thread = WorkerThread()
         self.worker = self.worker_thread.worker
         self.generation = 0
@@ -732,6 +740,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("every frame is processed", 5000)
             return
         m.set_position(m.newest)
+        # objects alive now (sequence, pipelines, widgets) stay: keep them out of the cyclic
+        # garbage collector, whose full passes over them could pause every thread for 100s of ms
+        gc.freeze()
         m.set_playing(True)
         m.record_tick()
         self._continue()
@@ -982,4 +993,5 @@ class MainWindow(QMainWindow):
         self.generation += 1
         self.worker_thread.stop()
         self.plots.stop()
+        sys.setswitchinterval(self._switch_interval)
         super().closeEvent(event)

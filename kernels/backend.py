@@ -25,7 +25,7 @@ Backend = Literal["torch", "triton", "auto"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 #: Estimators that have a Triton kernel (the others run on the PyTorch twin).
-TRITON_ESTIMATORS: frozenset[str] = frozenset({"snap1", "uoro", "fixed"})
+TRITON_ESTIMATORS: frozenset[str] = frozenset({"snap1", "uoro", "dni", "fixed"})
 
 StepFn = Callable[..., torch.Tensor]
 

@@ -28,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
-from motionpredict.kernels.batched_rnn_state import UORO_EPS, BatchedRNNState
+from motionpredict.kernels.batched_rnn_state import DNI_LR, UORO_EPS, BatchedRNNState
 from motionpredict.kernels.batched_rnn_torch import forward_torch, generic_step, update_torch
 
 #: Target number of values in one ``ROWS x BLOCK_N`` tile.
@@ -62,11 +62,13 @@ def _forward_kernel(
     YNEW,  # (B, P) out: yhat_t
     JNEW,  # (B, Q, N) out: influence of t (may alias JPREV)
     WCNEW,  # (B, P, Q) out: copy of W_c (causal record)
+    WANEW,  # (B, Q, Q) out: copy of W_a (DNI causal record)
     Q,
     M,
     P,
     HAS_J: tl.constexpr,
     STORE_WC: tl.constexpr,
+    STORE_WA: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_P: tl.constexpr,
     ROWS: tl.constexpr,
@@ -92,6 +94,9 @@ def _forward_kernel(
         w = tl.load(W + offs, mask=tmask, other=0.0)
         h = _tanh(tl.sum(w * z[None, :], axis=1))
         tl.store(HNEW + b * Q + rows, h, mask=rmask)
+        if STORE_WA:
+            tl.store(WANEW + b * Q * Q + rows[:, None] * Q + cols[None, :], w,
+                     mask=rmask[:, None] & (cols[None, :] < Q))
         if HAS_J:
             d = 1.0 - h * h
             diag = tl.sum(tl.where(cols[None, :] == rows[:, None], w, 0.0), axis=1)
@@ -121,10 +126,10 @@ def _uoro_forward_kernel(
     UNEW,  # (B, Q * (1 + N)) out: new estimate (may alias UPREV)
     WCNEW,  # (B, P, Q) out: copy of W_c (causal record)
     A1,  # (B, Q) scratch: tangent (1 - h^2) * (W_a s)
+    CONSTS,  # (2,) [eps, sqrt(Q)] in the state's dtype (scalar arguments would be float32)
     Q,
     M,
     P,
-    EPS,
     STORE_WC: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_P: tl.constexpr,
@@ -133,6 +138,8 @@ def _uoro_forward_kernel(
     b = tl.program_id(0).to(tl.int64)
     n_cols = Q + M
     u_base = b * Q * (1 + n_cols)
+    eps = tl.load(CONSTS)
+    sqrt_q = tl.load(CONSTS + 1)
     cols = tl.arange(0, BLOCK_N)
     cmask = cols < n_cols
     in_a = cols < Q
@@ -174,9 +181,9 @@ def _uoro_forward_kernel(
             tl.store(WCNEW + woffs, wc, mask=wmask)
     tl.store(YNEW + b * P + pp, yacc, mask=pmask)
     norm_z = tl.sqrt(tl.sum(z * z, axis=0))
-    rho0 = tl.sqrt(tl.sqrt(tl.sum(sq_th, axis=0)) / (tl.sqrt(tl.sum(sq_a1, axis=0)) + EPS)) + EPS
+    rho0 = tl.sqrt(tl.sqrt(tl.sum(sq_th, axis=0)) / (tl.sqrt(tl.sum(sq_a1, axis=0)) + eps)) + eps
     norm_g = tl.sqrt(tl.sum(sq_nd, axis=0)) * norm_z
-    rho1 = tl.sqrt(norm_g / (tl.sqrt(Q * 1.0) + EPS)) + EPS
+    rho1 = tl.sqrt(norm_g / (sqrt_q + eps)) + eps
     # h_t and the tangent written above are read back below by other threads
     tl.debug_barrier()
     for r0 in range(0, Q, ROWS):
@@ -285,6 +292,141 @@ def _update_kernel(
             tl.store(W + offs, w - coef[None, :] * g, mask=tmask)
     tl.store(WC + coffs, wc_new, mask=cmask2)
 
+@triton.jit
+def _dni_update_kernel(
+    W,  # (B, Q, N) recurrent weights, updated in place
+    WC,  # (B, P, Q) readout, updated in place
+    A,  # (B, R, Q) credit model, R = Q + P + 1, updated in place
+    XT,  # (B, R) previous credit input, replaced by [h, target, 1] where the RNN learns
+    HREC,  # (B, Q) hidden state of the scored forecast
+    ZREC,  # (B, N) its z = [h_prev, x]
+    YREC,  # (B, P) the scored forecast
+    WCREC,  # (B, P, Q) the W_c that issued it (may alias WC)
+    WAREC,  # W_a of the forward step: rows of stride WA_ROW, RNNs of stride WA_B
+    TARGET,  # (B, P)
+    LEARN,  # (B,) int8
+    LR,  # (B,)
+    CLIP,  # (B,)
+    SCRATCH,  # (B, 3, Q)
+    CONSTS,  # (1,) [lr_A] in the state's dtype
+    Q,
+    M,
+    P,
+    WA_ROW,
+    WA_B,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    b = tl.program_id(0).to(tl.int64)
+    n_cols = Q + M
+    n_r = Q + P + 1
+    learn = tl.load(LEARN + b)
+    clip = tl.load(CLIP + b)
+    lr = tl.where(learn != 0, tl.load(LR + b), 0.0)
+    lr_a = tl.where(learn != 0, tl.load(CONSTS), 0.0)
+    pp = tl.arange(0, BLOCK_P)
+    qq = tl.arange(0, BLOCK_Q)
+    pmask = pp < P
+    qmask = qq < Q
+    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
+        TARGET + b * P + pp, mask=pmask, other=0.0
+    )
+    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
+    d = 1.0 - hr * hr
+    cmask2 = pmask[:, None] & qmask[None, :]
+    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
+    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
+    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
+    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
+    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
+    delta = tl.sum(wcr * e[:, None], axis=0)
+    s_base = b * 3 * Q
+    # credits c_prev = x~_prev A and c_next = x~_next A, x~_next = [h, target, 1]
+    c_prev = tl.zeros([BLOCK_Q], dtype=e.dtype)
+    c_next = tl.zeros([BLOCK_Q], dtype=e.dtype)
+    for r0 in range(0, n_r, ROWS):
+        rr = r0 + tl.arange(0, ROWS)
+        rmask = rr < n_r
+        a = tl.load(A + b * n_r * Q + rr[:, None] * Q + qq[None, :],
+                    mask=rmask[:, None] & qmask[None, :], other=0.0)
+        xt = tl.load(XT + b * n_r + rr, mask=rmask, other=0.0)
+        xn = (tl.load(HREC + b * Q + rr, mask=rr < Q, other=0.0)
+              + tl.load(TARGET + b * P + (rr - Q), mask=(rr >= Q) & (rr < Q + P), other=0.0)
+              + tl.where(rr == Q + P, 1.0, 0.0))
+        c_prev += tl.sum(xt[:, None] * a, axis=0)
+        c_next += tl.sum(xn[:, None] * a, axis=0)
+    tl.store(SCRATCH + s_base + qq, c_next * d, mask=qmask)
+    tl.debug_barrier()
+    # (c_next D)_k = sum_i c_next_i d_i W_a[i, k]
+    cnd_w = tl.zeros([BLOCK_Q], dtype=e.dtype)
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        wa = tl.load(WAREC + b * WA_B + rows[:, None] * WA_ROW + qq[None, :],
+                     mask=rmask[:, None] & qmask[None, :], other=0.0)
+        cnd = tl.load(SCRATCH + s_base + rows, mask=rmask, other=0.0)
+        cnd_w += tl.sum(cnd[:, None] * wa, axis=0)
+    f = c_prev - delta - cnd_w
+    # (f D^T)_i = d_i sum_k W_a[i, k] f_k
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        wa = tl.load(WAREC + b * WA_B + rows[:, None] * WA_ROW + qq[None, :],
+                     mask=rmask[:, None] & qmask[None, :], other=0.0)
+        hrow = tl.load(HREC + b * Q + rows, mask=rmask, other=0.0)
+        f_dt = (1.0 - hrow * hrow) * tl.sum(wa * f[None, :], axis=1)
+        tl.store(SCRATCH + s_base + Q + rows, f_dt, mask=rmask)
+    tl.debug_barrier()
+    f_dt_c = tl.load(SCRATCH + s_base + Q + qq, mask=qmask, other=0.0)
+    # credit model step, then c = x~_prev A (updated A)
+    c = tl.zeros([BLOCK_Q], dtype=e.dtype)
+    for r0 in range(0, n_r, ROWS):
+        rr = r0 + tl.arange(0, ROWS)
+        rmask = rr < n_r
+        amask = rmask[:, None] & qmask[None, :]
+        aoffs = b * n_r * Q + rr[:, None] * Q + qq[None, :]
+        a = tl.load(A + aoffs, mask=amask, other=0.0)
+        xt = tl.load(XT + b * n_r + rr, mask=rmask, other=0.0)
+        xn = (tl.load(HREC + b * Q + rr, mask=rr < Q, other=0.0)
+              + tl.load(TARGET + b * P + (rr - Q), mask=(rr >= Q) & (rr < Q + P), other=0.0)
+              + tl.where(rr == Q + P, 1.0, 0.0))
+        a = a - lr_a * (xt[:, None] * f[None, :] - xn[:, None] * f_dt_c[None, :])
+        tl.store(A + aoffs, a, mask=amask)
+        c += tl.sum(xt[:, None] * a, axis=0)
+    cd = c * d
+    tl.store(SCRATCH + s_base + 2 * Q + qq, cd, mask=qmask)
+    # G = (c * phi') z^T: closed-form norms of its W_a and W_b parts
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n_cols
+    in_a = cols < Q
+    z = tl.load(ZREC + b * n_cols + cols, mask=cmask, other=0.0)
+    sq_cd = tl.sum(cd * cd, axis=0)
+    step_a = lr * _clip_scale(sq_cd * tl.sum(tl.where(in_a, z * z, 0.0), axis=0), clip)
+    step_b = lr * _clip_scale(sq_cd * tl.sum(tl.where(in_a, 0.0, z * z), axis=0), clip)
+    coef = tl.where(in_a, step_a, step_b)
+    tl.debug_barrier()
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        offs = b * Q * n_cols + rows[:, None] * n_cols + cols[None, :]
+        cdr = tl.load(SCRATCH + s_base + 2 * Q + rows, mask=rmask, other=0.0)
+        w = tl.load(W + offs, mask=tmask, other=0.0)
+        tl.store(W + offs, w - coef[None, :] * (cdr[:, None] * z[None, :]), mask=tmask)
+    tl.store(WC + coffs, wc_new, mask=cmask2)
+    # every read of x~_prev is done before it is replaced
+    tl.debug_barrier()
+    rr = tl.arange(0, BLOCK_Q * 2)
+    rmask = rr < n_r
+    xt = tl.load(XT + b * n_r + rr, mask=rmask, other=0.0)
+    xn = (tl.load(HREC + b * Q + rr, mask=rr < Q, other=0.0)
+          + tl.load(TARGET + b * P + (rr - Q), mask=(rr >= Q) & (rr < Q + P), other=0.0)
+          + tl.where(rr == Q + P, 1.0, 0.0))
+    tl.debug_barrier()
+    tl.store(XT + b * n_r + rr, tl.where(learn != 0, xn, xt), mask=rmask)
+
 
 def _blocks(state: BatchedRNNState) -> dict[str, int]:
     cfg = state.config
@@ -333,18 +475,22 @@ def forward_triton(
             state.slot_infl[new],
             state.slot_wc[new] if causal else state.wc,
             torch.empty_like(state.slot_h[new]),
+            torch.tensor(
+                [UORO_EPS, float(cfg.n_hidden) ** 0.5], device=state.w.device, dtype=state.w.dtype
+            ),
             cfg.n_hidden,
             cfg.n_inputs,
             cfg.n_features,
-            UORO_EPS,
             STORE_WC=causal,
             **_blocks(state),
         )
         return
     has_j = cfg.estimator == "snap1"
+    store_wa = cfg.estimator == "dni" and causal
     jprev = state.slot_infl[prev] if has_j else state.slot_h[prev]
     jnew = state.slot_infl[new] if has_j else state.slot_h[new]
     wcnew = state.slot_wc[new] if causal else state.wc
+    wanew = state.slot_infl[new] if store_wa else state.w
     _forward_kernel[(state.batch,)](
         state.w,
         state.wc,
@@ -356,11 +502,13 @@ def forward_triton(
         state.slot_yhat[new],
         jnew,
         wcnew,
+        wanew,
         cfg.n_hidden,
         cfg.n_inputs,
         cfg.n_features,
         HAS_J=has_j,
         STORE_WC=causal,
+        STORE_WA=store_wa,
         **_blocks(state),
     )
 
@@ -375,6 +523,9 @@ def update_triton(
         return
     _check_layout(state)
     causal = cfg.mode == "causal"
+    if cfg.estimator == "dni":
+        _dni_update(state, slot, target, mask)
+        return
     has_j = cfg.estimator in ("snap1", "uoro")
     delta = torch.empty((state.batch, cfg.n_hidden), device=state.w.device, dtype=state.w.dtype)
     _update_kernel[(state.batch,)](
@@ -396,6 +547,48 @@ def update_triton(
         UORO=cfg.estimator == "uoro",
         BLOCK_Q=triton.next_power_of_2(cfg.n_hidden),
         **_blocks(state),
+    )
+
+
+def _dni_update(
+    state: BatchedRNNState, slot: int, target: torch.Tensor, mask: torch.Tensor
+) -> None:
+    cfg = state.config
+    q, n = cfg.n_hidden, cfg.n_cols
+    causal = cfg.mode == "causal"
+    if causal:  # the W_a kept in the record, (B, Q, Q)
+        warec, wa_row, wa_b = state.slot_infl[slot], q, q * q
+    else:  # the current W_a = W[:, :, :Q]
+        warec, wa_row, wa_b = state.w, n, q * n
+    kw = {"device": state.w.device, "dtype": state.w.dtype}
+    blocks = _blocks(state)
+    block_q = triton.next_power_of_2(q)
+    # BLOCK_Q * 2 must cover R = Q + P + 1 for the final copy of the credit input
+    while 2 * block_q < q + cfg.n_features + 1:
+        block_q *= 2
+    _dni_update_kernel[(state.batch,)](
+        state.w,
+        state.wc,
+        state.credit,
+        state.credit_in,
+        state.slot_h[slot],
+        state.slot_z[slot],
+        state.slot_yhat[slot],
+        state.slot_wc[slot] if causal else state.wc,
+        warec,
+        target.contiguous(),
+        mask.to(torch.int8),
+        state.lr,
+        state.clip,
+        torch.empty((state.batch, 3, q), **kw),
+        torch.tensor([DNI_LR], **kw),
+        q,
+        cfg.n_inputs,
+        cfg.n_features,
+        wa_row,
+        wa_b,
+        BLOCK_Q=block_q,
+        **blocks,
     )
 
 

@@ -185,6 +185,14 @@ class MarkerResult:
 
 def _default_train(n: int, extra: dict[str, Any], what: str) -> tuple[int, str]:
     splits = extra.get("splits") if isinstance(extra, dict) else None
+    if splits is None and isinstance(extra, dict) and isinstance(extra.get("sidecar"), str):
+        import json
+        from pathlib import Path
+
+        try:
+            splits = json.loads(Path(extra["sidecar"]).read_text()).get("splits")
+        except (OSError, ValueError, AttributeError):
+            splits = None
     if isinstance(splits, dict):
         train = splits.get("train")
         if train is None and isinstance(splits.get("online_methods"), dict):
@@ -267,8 +275,9 @@ class OnlineFramePipeline(_ForecastCore):
         (default ``train_frames``; the published protocol fits up to a later frame, e.g. 160 on
         ETH). Frames beyond the training window are registered for that fit in :meth:`prepare`;
         the PCA model and the standardiser still use the training frames only.
-    backend
-        Registration backend (``"numpy"`` or ``"torch"``).
+    backend, device
+        Registration back-end (``"numpy"`` or ``"torch"``) and torch device (``"cuda"``...).
+        The reference frame's pyramid is built once in :meth:`prepare`.
     """
 
     def __init__(
@@ -287,6 +296,7 @@ class OnlineFramePipeline(_ForecastCore):
         round_horizon: bool = False,
         offline_fit_until: int | None = None,
         backend: str = "numpy",
+        device: str | None = None,
     ) -> None:
         if not isinstance(sequence, ImageSequence):
             raise ValidationError("OnlineFramePipeline needs an ImageSequence (use "
@@ -327,6 +337,7 @@ class OnlineFramePipeline(_ForecastCore):
         self.seed = int(seed)
         self.method_params = dict(method_params or {})
         self.backend = backend
+        self.device = device
         self.model: Any = None
         self._next_t: int | None = None
         self._cache: dict[int, tuple[np.ndarray, float]] = {}
@@ -362,6 +373,7 @@ class OnlineFramePipeline(_ForecastCore):
             else self.method_params,
             "lk_params": _params_dict(self.lk_params),
             "backend": self.backend,
+            "device": self.device,
         }
 
     # ------------------------------------------------------------------ stages
@@ -371,18 +383,15 @@ class OnlineFramePipeline(_ForecastCore):
         if self.lk_params is None:
             return LKParams()
         if isinstance(self.lk_params, dict):
-            return LKParams(**self.lk_params)
+            return LKParams.from_mapping(self.lk_params)
         return self.lk_params
 
     def _register(self, t: int) -> tuple[np.ndarray, float]:
         """Field of frame ``t`` in mm ``(*spatial, ndim)`` and its registration time in ms."""
         if t in self._cache:
             return self._cache.pop(t)
-        from motionpredict.registration import lucas_kanade
-
         t0 = time.perf_counter()
-        flow_px = lucas_kanade(self._reference, self.sequence.frames[t], params=self._lk_obj,
-                               backend=self.backend)
+        flow_px = self._registrar.register(self.sequence.frames[t])
         field_mm = np.moveaxis(np.asarray(flow_px, dtype=np.float64), 0, -1) * self._spacing
         return field_mm.astype(np.float32), (time.perf_counter() - t0) * 1e3
 
@@ -404,8 +413,10 @@ class OnlineFramePipeline(_ForecastCore):
             Called as ``progress(done, total)`` after each training frame is registered.
         """
         from motionpredict.motion_model import PCAMotionModel
+        from motionpredict.registration import LucasKanade
 
-        self._lk_obj = self._lk()
+        self._registrar = LucasKanade(self._reference, self._lk(), backend=self.backend,
+                                      device=self.device)
         self._cache.clear()
         n_reg = max(self.train_frames, self.offline_fit_until)
         fields = np.empty((n_reg, *self.sequence.shape, self.sequence.ndim), np.float32)

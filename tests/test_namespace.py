@@ -30,7 +30,8 @@ def test_every_python_folder_is_declared() -> None:
         for init in (REPO / folder).glob("**/__init__.py"):
             rel = init.parent.relative_to(REPO / folder).parts
             found.add(".".join((name, *rel)))
-    assert found - declared == set(), f"sub-packages missing from pyproject packages: {found - declared}"
+    missing = found - declared
+    assert missing == set(), f"sub-packages missing from pyproject packages: {missing}"
 
 
 @pytest.mark.slow

@@ -101,6 +101,8 @@ def test_bad_inputs_raise_configuration_errors() -> None:
         breathing_signal(duration_s=10.0, period_s=0.1, mean_period_s=2.0)
     with pytest.raises(ConfigurationError, match="period_s"):
         breathing_signal(duration_s=10.0, period_s=0.0)
+    with pytest.raises(ConfigurationError, match="seed"):
+        breathing_signal(duration_s=10.0, period_s=0.1, seed=-3)
     p = draw_breathing_params(duration_s=10.0, seed=0)
     with pytest.raises(ConfigurationError, match="outside the drawn span"):
         p.excursion_mm(np.array([1000.0]))

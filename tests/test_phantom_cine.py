@@ -54,6 +54,15 @@ def test_shapes_dtypes_units_and_provenance(noisy: PhantomCine) -> None:
     json.dumps(seq.provenance.extra)  # the recorded parameters are JSON-able
 
 
+def test_single_frame_is_the_reference() -> None:
+    one = make_cine(seed=0, n_frames=1, shape=(32, 32), spacing_mm=(8.0, 8.0), noise_sigma=0.0)
+    assert one.sequence.frames.shape == (1, 32, 32) and not np.any(one.true_fields.fields)
+    assert one.sequence.times.tolist() == [0.0] and one.signal.signal.tolist() == [0.0]
+    # Same seed, more frames: frame 0 is the same reference image.
+    more = make_cine(seed=0, n_frames=3, shape=(32, 32), spacing_mm=(8.0, 8.0), noise_sigma=0.0)
+    np.testing.assert_allclose(one.sequence.frames[0], more.sequence.frames[0], atol=1e-6)
+
+
 def test_same_seed_bit_identical_other_seed_differs(noisy: PhantomCine) -> None:
     again = make_cine(seed=3, **SMALL)  # type: ignore[arg-type]
     assert again.sequence.frames.tobytes() == noisy.sequence.frames.tobytes()
@@ -173,6 +182,7 @@ def test_heart_region_has_faster_cardiac_motion() -> None:
         ({"n_frames": 0}, "n_frames"),
         ({"frame_period_s": 0.0}, "frame_period_s"),
         ({"noise_sigma": -1.0}, "noise_sigma"),
+        ({"seed": -1}, "seed"),
         ({"shape": (16, 16), "spacing_mm": (1.0, 1.0), "amplitude_mm": 30.0}, "too large"),
     ],
 )

@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for name, c in cards.items():
         period = f"{c.frame_period_s:g} s" if c.frame_period_s else "per sequence / from files"
-        if c.spacing_mm:
+        if c.kind == "external-markers-3d":
+            sp = "n/a (3D positions in mm)"
+        elif c.spacing_mm:
             sp = " x ".join(f"{s:g}" for s in c.spacing_mm) + " mm"
         elif c.spacing_convention_mm:
             sp = f"not stored; convention {c.spacing_convention_mm:g} mm per px"

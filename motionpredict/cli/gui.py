@@ -28,6 +28,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     p.add_argument("--phantom-frames", type=int, default=120, help="phantom frames (default 120)")
     p.add_argument(
+        "--phantom-size", type=int, default=128, help="phantom frame size in px (default 128)"
+    )
+    p.add_argument(
         "--method",
         action="append",
         dest="methods",
@@ -102,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if args.spacing_mm:
         spacing = args.spacing_mm[0] if len(args.spacing_mm) == 1 else tuple(args.spacing_mm)
     period = None if args.frame_period_ms is None else args.frame_period_ms / 1e3
-    phantom = {"seed": args.seed, "n_frames": args.phantom_frames} if args.phantom else None
+    phantom = None
+    if args.phantom:
+        size = (args.phantom_size, args.phantom_size)
+        phantom = {"seed": args.seed, "n_frames": args.phantom_frames, "shape": size}
     display = {k: v for k, v in (("field", args.field), ("compare", args.compare)) if v}
     try:
         from motionpredict.gui import app

@@ -18,7 +18,17 @@ from motionpredict import __version__
 from motionpredict.errors import MotionPredictError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("gui", "predict", "evaluate", "results", "report", "info", "datasets", "phantom", "register")
+COMMAND_MODULES: tuple[str, ...] = (
+    "phantom",
+    "info",
+    "datasets",
+    "register",
+    "predict",
+    "evaluate",
+    "results",
+    "report",
+    "gui",
+)
 
 EXIT_USER_ERROR = 2
 

@@ -211,7 +211,7 @@ def register_all(
         ``(T, *spatial, ndim)`` fields in mm, ``(T,)`` registration time per frame in ms (as
         measured when first computed), and the LK parameters used as a dict.
     """
-    from motionpredict.registration import LKParams, lucas_kanade
+    from motionpredict.registration import LKParams, LucasKanade
 
     if lk_params is None:
         params = LKParams()
@@ -228,9 +228,10 @@ def register_all(
     def compute() -> dict[str, np.ndarray]:
         out = np.empty((sequence.n_frames, *sequence.shape, sequence.ndim), np.float32)
         ms = np.empty(sequence.n_frames)
+        registrar = LucasKanade(ref, params, backend=backend)
         for t in range(sequence.n_frames):
             t0 = time.perf_counter()
-            flow = lucas_kanade(ref, sequence.frames[t], params=params, backend=backend)
+            flow = registrar.register(sequence.frames[t])
             ms[t] = (time.perf_counter() - t0) * 1e3
             out[t] = np.moveaxis(np.asarray(flow, dtype=np.float64), 0, -1) * spacing
         return {"fields_mm": out, "register_ms": ms}

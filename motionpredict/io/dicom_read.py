@@ -293,7 +293,9 @@ def _fast_pixels(rec: DicomFile) -> np.ndarray | None:
     return data.reshape(rec.n_frames, rec.rows, rec.cols)
 
 
-def _slow_pixels(rec: DicomFile) -> np.ndarray:
+def _slow_pixels(rec: DicomFile) -> tuple[np.ndarray, bool]:
+    """Stored values via pydicom, else SimpleITK/GDCM; the flag says rescale is already applied."""
+    rescaled = False
     try:
         full = pydicom.dcmread(rec.path)
         arr = full.pixel_array
@@ -301,7 +303,9 @@ def _slow_pixels(rec: DicomFile) -> np.ndarray:
         try:
             import SimpleITK as sitk
 
+            # GDCM applies RescaleSlope / RescaleIntercept itself
             arr = sitk.GetArrayFromImage(sitk.ReadImage(str(rec.path)))
+            rescaled = True
         except Exception:
             raise InputFileError(
                 rec.path, f"cannot decode the pixel data ({type(exc).__name__}: {exc})"
@@ -315,7 +319,7 @@ def _slow_pixels(rec: DicomFile) -> np.ndarray:
             f"pixel data of shape {arr.shape} do not match Rows x Columns x frames "
             f"{(rec.n_frames, rec.rows, rec.cols)}",
         )
-    return arr
+    return arr, rescaled
 
 
 def read_pixels(rec: DicomFile) -> np.ndarray:
@@ -325,11 +329,12 @@ def read_pixels(rec: DicomFile) -> np.ndarray:
     if rec.rows <= 0 or rec.cols <= 0:
         raise InputFileError(rec.path, "Rows/Columns missing or zero")
     arr = _fast_pixels(rec)
+    rescaled = False
     if arr is None:
-        arr = _slow_pixels(rec)
+        arr, rescaled = _slow_pixels(rec)
     slope, inter = _rescale(rec.ds)
     out = arr.astype(np.float32)
-    if slope != 1.0 or inter != 0.0:
+    if not rescaled and (slope != 1.0 or inter != 0.0):
         out = out * np.float32(slope) + np.float32(inter)
     return out
 

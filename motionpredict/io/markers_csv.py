@@ -129,6 +129,22 @@ def _marker_name(path: Path, known: tuple[str, ...] | None) -> str:
     return path.stem
 
 
+def _distinct_tokens(files: list[Path]) -> tuple[str, ...] | None:
+    """Names from the one alphabetic file-name token that differs between the files.
+
+    ``201205101519-LAC-1-T-222-6.csv``, ``...-UAC-...`` -> ``("LAC", "UAC")``.
+    """
+    split = [re.split(r"[-_.\s]+", f.stem) for f in files]
+    if len(files) < 2 or len({len(t) for t in split}) != 1:
+        return None
+    cols = [
+        i
+        for i in range(len(split[0]))
+        if len({t[i] for t in split}) == len(files) and all(t[i].isalpha() for t in split)
+    ]
+    return tuple(t[cols[0]] for t in split) if len(cols) == 1 else None
+
+
 def read_krilavicius_folder(
     folder: Path, files: list[Path], known_names: tuple[str, ...] | None = None
 ) -> PointTrajectories:
@@ -169,6 +185,8 @@ def read_krilavicius_folder(
                 f"{files[0].name}",
             )
     names = tuple(_marker_name(f, known_names) for f in files)
+    if not known_names:
+        names = _distinct_tokens(files) or names
     if len(set(names)) != len(names):
         names = tuple(f.stem for f in files)
     prov = Provenance(

@@ -10,7 +10,8 @@ functional groups, as the 4DCT reference data).
 Timing is stored three ways so any reader finds it: ``AcquisitionDateTime`` (and Date/Time),
 ``TriggerTime`` (ms from the first frame) and ``TemporalPositionIdentifier``. Values are stored as
 16-bit integers with ``RescaleSlope``/``RescaleIntercept`` chosen to cover the data range (integer
-data in range are stored exactly, slope 1). Every file is written atomically.
+data in range are stored exactly, slope 1). Every file is written atomically, and a new series
+folder appears only once complete (written in a hidden sibling folder, then renamed).
 
 Unless ``keep_identifiers=True``, each file is de-identified per DICOM PS3.15 Annex E
 (:mod:`motionpredict.io.deidentify`); acquisition dates are moved to 2000-01-01.
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -202,7 +205,31 @@ def write_dicom_series(
     if not description or not description.strip():
         raise ValidationError("write_dicom_series needs a description (method and horizon)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    fresh = not out.exists() or (out.is_dir() and not any(out.iterdir()))
+    # a new series is written into a hidden sibling folder renamed at the end: an interrupted
+    # export leaves no partial series; into a non-empty folder each file is still atomic
+    target = out.with_name(f".{out.name}.tmp-{generate_uid()[-8:]}") if fresh else out
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        files = _write_series(seq, target, description, source, keep_identifiers, uid_mapper)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    if fresh:
+        os.replace(target, out)
+        files = [out / f.name for f in files]
+    return files
+
+
+def _write_series(
+    seq: ImageSequence,
+    out: Path,
+    description: str,
+    source: ImageSequence | str | Path | None,
+    keep_identifiers: bool,
+    uid_mapper: UIDMapper | None,
+) -> list[Path]:
     src = _source_header(source)
     uids = uid_mapper or UIDMapper()
     series_uid = generate_uid()

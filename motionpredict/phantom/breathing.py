@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from motionpredict.errors import ConfigurationError
-from motionpredict.phantom.records import Record
+from motionpredict.phantom.records import Record, seed_streams
 
 #: Allowed cycle periods (peak-to-peak), s.
 PERIOD_RANGE_S = (3.0, 6.0)
@@ -240,7 +240,7 @@ def draw_breathing_params(
     irregularity = _check_range("irregularity", irregularity, 0.0, 3.0, "")
     p_deep = _check_range("deep_breath_probability", deep_breath_probability, 0.0, 1.0, "")
     p_pause = _check_range("pause_probability", pause_probability, 0.0, 1.0, "")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else seed_streams(seed, 1)[0]
     lo_t, hi_t = PERIOD_RANGE_S
     lo_a, hi_a = AMPLITUDE_RANGE_MM
     # Global quantities: always drawn (stream stays aligned whether or not a value is given).
@@ -271,10 +271,9 @@ def draw_breathing_params(
         a = amp * math.exp(e_a) * ((1.4 + 0.4 * u_gain) if is_deep else 1.0)
         return float(np.clip(a, lo_a, hi_a)), is_deep, 1.25 if is_deep else 1.0
 
-    a0, d0, _ = next_peak()
+    a0, d0, stretch = next_peak()
     peaks.append(a0)
     deep.append(d0)
-    stretch = 1.0
     first_peak = 0.0
     end = 0.0
     while True:

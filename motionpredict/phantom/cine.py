@@ -44,7 +44,7 @@ from motionpredict.phantom.fields import (
     max_gradient,
     render_moving,
 )
-from motionpredict.phantom.records import Record
+from motionpredict.phantom.records import Record, seed_streams
 from motionpredict.phantom.shapes import (
     draw_texture_modes,
     ellipsoid_distance,
@@ -326,9 +326,7 @@ def draw_cine_params(
         raise ConfigurationError(f"frame_period_s must be positive, got {frame_period_s} s")
     if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
         raise ConfigurationError(f"noise_sigma must be >= 0, got {noise_sigma}")
-    rng_b, rng_a, rng_m, rng_n = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
-    )
+    rng_b, rng_a, rng_m, rng_n = seed_streams(seed, 4)
     times = sample_times(int(n_frames), frame_period_s)
     breathing = draw_breathing_params(
         duration_s=max(float(times[-1]), frame_period_s),

@@ -39,7 +39,7 @@ from motionpredict.phantom.fields import (
     max_gradient,
     render_moving,
 )
-from motionpredict.phantom.records import Record
+from motionpredict.phantom.records import Record, seed_streams
 from motionpredict.phantom.shapes import (
     draw_texture_modes,
     ellipsoid_distance,
@@ -335,9 +335,7 @@ def draw_ct_params(
         raise ConfigurationError(f"frame_period_s must be positive, got {frame_period_s} s")
     if not (np.isfinite(noise_hu) and noise_hu >= 0):
         raise ConfigurationError(f"noise_hu must be >= 0, got {noise_hu}")
-    rng_b, rng_a, rng_m, rng_n = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
-    )
+    rng_b, rng_a, rng_m, rng_n = seed_streams(seed, 4)
     drawn_amplitude = float(rng_m.uniform(6.0, 12.0))  # small FOV: moderate default breathing
     amplitude_mm = drawn_amplitude if amplitude_mm is None else amplitude_mm
     if frame_period_s is None:

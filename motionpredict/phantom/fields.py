@@ -85,12 +85,6 @@ class PaddedGrid:
         """``(ndim, N)`` fractional node indices of ``(N, ndim)`` positions in mm."""
         return ((points - np.asarray(self.origin_mm)) / np.asarray(self.spacing_mm)).T
 
-    def contains(self, points: np.ndarray) -> bool:
-        """Whether all ``(N, ndim)`` positions lie inside the grid."""
-        idx = self.index(points)
-        hi = np.asarray(self.shape)[:, None] - 1
-        return bool(np.all(idx >= 0) and np.all(idx <= hi))
-
 
 def spline_coefficients(values: np.ndarray) -> np.ndarray:
     """Cubic B-spline coefficients of node values (any shape), for :func:`spline_sample`."""
@@ -101,17 +95,6 @@ def spline_sample(coefficients: np.ndarray, grid: PaddedGrid, points: np.ndarray
     """Cubic B-spline interpolation at ``(N, ndim)`` positions (mm) of prefiltered node values."""
     return ndimage.map_coordinates(
         coefficients, grid.index(points), order=3, prefilter=False, mode="mirror"
-    )
-
-
-def linear_sample(values: np.ndarray, grid: PaddedGrid, points: np.ndarray) -> np.ndarray:
-    """Multilinear interpolation of node values at ``(N, ndim)`` positions (mm) inside the grid.
-
-    ``values`` is ``(C, *grid.shape)``; returns ``(N, C)``.
-    """
-    idx = grid.index(points)
-    return np.stack(
-        [ndimage.map_coordinates(v, idx, order=1, mode="nearest") for v in values], axis=1
     )
 
 
@@ -152,15 +135,26 @@ def invert_on_grid(
     ConfigurationError
         When the iteration does not converge or leaves the grid (field too steep or too large).
     """
-    x = targets - linear_sample(values, grid, targets) if init is None else init
+    # Iterate in node-index units: no unit conversion inside the loop.
+    step = np.asarray(grid.spacing_mm)[:, None]
+    origin = np.asarray(grid.origin_mm)[:, None]
+    hi = np.asarray(grid.shape, dtype=np.float64)[:, None] - 1.0
+    scaled = [v / s for v, s in zip(values, grid.spacing_mm, strict=True)]  # u in node units
+    y = (targets.T - origin) / step
+
+    def u_at(idx: np.ndarray) -> np.ndarray:
+        return np.stack([ndimage.map_coordinates(v, idx, order=1, mode="nearest") for v in scaled])
+
+    x = y - u_at(y) if init is None else (init.T - origin) / step
+    tol = tol_mm / float(np.max(step))
     for _ in range(max_iter):
-        if not grid.contains(x):
+        if np.any(x < 0.0) or np.any(x > hi):
             break
-        new = targets - linear_sample(values, grid, x)
-        step = float(np.max(np.abs(new - x)))
+        new = y - u_at(x)
+        change = float(np.max(np.abs(new - x)))
         x = new
-        if step <= tol_mm:
-            return x
+        if change <= tol:
+            return (x * step + origin).T
     raise ConfigurationError(
         f"the phantom's displacement field could not be inverted to {tol_mm} mm; the motion is "
         "too large for the field of view"
@@ -300,6 +294,7 @@ def render_moving(
     del nodes
     frames = np.empty((n_t, *shape))
     source = grid
+    previous = np.zeros_like(grid)
     for t in range(n_t):
         if not np.any(weights[t]):
             source = grid
@@ -307,6 +302,10 @@ def render_moving(
             u_nodes = weights[t, 0] * basis_nodes[0]
             for k in range(1, n_k):
                 u_nodes += weights[t, k] * basis_nodes[k]
-            source = invert_on_grid(u_nodes, pgrid, grid, init=source)
+            # Start from the previous frame's solution, moved by the change of the field at the
+            # pixels (first-order update: x + u(x) = y  =>  dx ~ -du).
+            start = source - (fields[t] - previous)
+            source = invert_on_grid(u_nodes, pgrid, grid, init=start)
+        previous = fields[t]
         frames[t] = spline_sample(anatomy, pgrid, source).reshape(shape)
     return frames, fields.reshape(n_t, *shape, nd)

@@ -28,7 +28,7 @@ from motionpredict.phantom.breathing import (
     draw_breathing_params,
     sample_times,
 )
-from motionpredict.phantom.records import Record
+from motionpredict.phantom.records import Record, seed_streams
 from motionpredict.sequences import PointTrajectories, Provenance
 
 #: Marker names, rest positions (mm) around which they are drawn, and gain ranges (mm/mm).
@@ -124,7 +124,7 @@ def draw_marker_params(
         raise ConfigurationError(f"duration_s must be positive, got {duration_s} s")
     if not (np.isfinite(noise_mm) and noise_mm >= 0):
         raise ConfigurationError(f"noise_mm must be >= 0, got {noise_mm} mm")
-    rng_b, rng_m, rng_n = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    rng_b, rng_m, rng_n = seed_streams(seed, 3)
     breathing = draw_breathing_params(
         duration_s=float(duration_s),
         seed=rng_b,

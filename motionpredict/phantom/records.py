@@ -38,6 +38,19 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def seed_streams(seed: int, n: int) -> list[np.random.Generator]:
+    """``n`` independent generators derived from ``seed`` (one per group of drawn quantities).
+
+    Raises
+    ------
+    ConfigurationError
+        When ``seed`` is not a non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigurationError(f"seed must be a non-negative integer, got {seed!r}")
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(n)]
+
+
 def _tuplify(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_tuplify(v) for v in value)

@@ -27,9 +27,9 @@ def _sections(data: ReportData) -> list:
             if fig is not None:
                 items.append(fig)
         secs.append((f"Sequence {seq}", items))
-    lat = figures.latency(data)
-    if lat is not None:
-        secs.append(("Latency per stage", [lat]))
+    lats = [f for f in (figures.latency(data, kind) for kind in data.kinds()) if f is not None]
+    if lats:
+        secs.append(("Latency per stage", lats))
     secs.append(("Settings", [content.settings_table(data)]))
     prov: list = [content.provenance_table(data)]
     err = content.error_table(data)

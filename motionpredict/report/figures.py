@@ -156,12 +156,14 @@ def triplets(data: ReportData, sequence: str) -> Figure | None:
     return fig
 
 
-def latency(data: ReportData) -> Figure | None:
+def latency(data: ReportData, kind: str) -> Figure | None:
     """Median (bar) and 99th percentile (whisker) time per stage and method, stacked, against the
-    frame period and the configured system latency."""
+    frame period and the configured system latency, for one kind of data."""
     per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     periods = []
     for j in data.jobs:
+        if j["spec"]["kind"] != kind:
+            continue
         st = j["result"].get("traces", {}).get("stage_ms", {})
         for stage, vals in st.items():
             per[j["spec"]["method"]][stage].extend(vals)
@@ -183,18 +185,24 @@ def latency(data: ReportData) -> Figure | None:
                                   99) for m in methods])
     ax.errorbar(x, bottom, yerr=[np.zeros_like(bottom), np.maximum(p99 - bottom, 0)], fmt="none",
                 ecolor="k", capsize=4, label="99th percentile of the total")
+    top = float(max(p99.max(), bottom.max()))
     if periods:
         ax.axhline(min(periods) * 1e3, color="tab:red", ls="--",
                    label=f"shortest frame period {min(periods) * 1e3:.0f} ms")
+        top = max(top, min(periods) * 1e3)
     sys_lat = data.config.get("system_latency_ms")
     if sys_lat:
         ax.axhline(float(sys_lat), color="tab:purple", ls=":",
                    label=f"configured system latency {float(sys_lat):.0f} ms")
+        top = max(top, float(sys_lat))
+    ax.set_ylim(0, top * 2.0)
     ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("time per frame (ms)")
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_title("latency per stage (register is measured when the field was first computed)",
-                 fontsize=9)
+    positive = [v for m in methods for s in stages for v in per[m][s] if v > 0]
+    lin = 10.0 ** np.floor(np.log10(min(positive))) if positive else 1.0
+    ax.set_yscale("symlog", linthresh=lin)
+    note = "" if kind == "markers" else " (register: timed when the field was first computed)"
+    ax.set_title(f"{kind}: latency per stage{note}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

@@ -76,10 +76,8 @@ def render_pdf(path: Path, title: str, version: str,
         cover.text(0.05, 0.6, "\n".join(f"{i + 1}. {s}" for i, (s, _) in enumerate(sections)),
                    fontsize=10, va="top")
         pdf.savefig(cover)
-        for stitle, items in sections:
+        for _stitle, items in sections:
             for it in items:
                 figs = _table_pages(it) if isinstance(it, Table) else [it]
                 for fig in figs:
-                    if not isinstance(it, Table):
-                        fig.suptitle(stitle, fontsize=8, x=0.01, ha="left", color="0.4")
                     pdf.savefig(fig)

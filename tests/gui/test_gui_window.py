@@ -134,16 +134,20 @@ def test_replay_keeps_the_event_loop_responsive(window, qtbot):
     ticks: list[float] = []
     probe = QTimer()
     probe.setInterval(5)
-    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    probe.timeout.connect(lambda: ticks.append((time.perf_counter(), time.thread_time())))
     probe.start()
-    m.set_speed(10.0)  # 25 ms per frame requested
+    m.set_speed(2.0)  # 125 ms per frame requested
     window.play()
     assert m.playing
     wait_idle(window, qtbot, TRAIN + 19)
     probe.stop()
-    gaps = np.diff(ticks)
     assert len(ticks) > 20
-    assert gaps.max() < 0.100, f"event loop blocked {gaps.max() * 1e3:.0f} ms"
+    wall, cpu = np.diff(np.array(ticks), axis=0).T
+    worst = int(np.argmax(wall))
+    assert wall[worst] < 0.100, (
+        f"event loop blocked {wall[worst] * 1e3:.0f} ms (GUI thread busy "
+        f"{cpu[worst] * 1e3:.0f} ms of it)"
+    )
     # frames were paced: never faster than requested
     processed = m.newest - TRAIN + 1
     assert processed >= 20
@@ -256,7 +260,7 @@ def test_cli_screenshot(qtbot, tmp_path):
     from motionpredict.cli.main import main
 
     out = tmp_path / "shot.png"
-    argv = ["gui", "--phantom", "--phantom-frames", "40", "--method", "lms"]
+    argv = ["gui", "--phantom", "--phantom-frames", "40", "--phantom-size", "64", "--method", "lms"]
     argv += ["--horizon-ms", "500", "--screenshot", str(out), "--size", "1000x640"]
     assert main(argv) == 0
     img = QImage(str(out))

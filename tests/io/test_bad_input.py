@@ -195,3 +195,9 @@ def test_invalid_pixel_spacing_is_reported_not_used(tmp_path):
         load(tmp_path, frame_period_s=0.1)
     seq = load(tmp_path, frame_period_s=0.1, spacing_mm=0.5)
     assert seq.spacing == (0.5, 0.5) and any("PixelSpacing" in w for w in seq.provenance.warnings)
+
+
+def test_marker_names_from_file_names_without_sidecar(tmp_path):
+    rows = ["0;0;1;2;3", "6;100;1;2;3"]
+    _marker_folder(tmp_path, {"LAC": rows, "UAC": rows, "UCC": rows})
+    assert load(tmp_path).names == ("LAC", "UAC", "UCC")

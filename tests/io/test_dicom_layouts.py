@@ -148,3 +148,29 @@ def test_enhanced_functional_groups_spacing(tmp_path):
     ds.save_as(p)
     seq = load(p, frame_period_s=0.3)
     assert seq.spacing == (0.5, 0.6) and seq.n_frames == 2
+
+
+def test_jpeg_pixels_fall_back_to_simpleitk_rescaled_once(tmp_path):
+    import SimpleITK as sitk
+
+    values = (np.arange(30).reshape(5, 6) * 10).astype(np.int16)
+    for i in range(2):
+        img = sitk.GetImageFromArray(values + 2 * i)  # even: exact with slope 2
+        for key, v in [
+            ("0028|1053", "2"),
+            ("0028|1052", "-1024"),
+            ("0020|000e", "1.2.3.9"),
+            ("0020|0100", str(i + 1)),
+            ("0028|0030", "1\\1"),
+        ]:
+            img.SetMetaData(key, v)
+        w = sitk.ImageFileWriter()
+        w.SetFileName(str(tmp_path / f"f{i}.dcm"))
+        w.SetUseCompression(True)
+        w.SetCompressor("JPEG")
+        w.KeepOriginalImageUIDOn()
+        w.Execute(img)
+    ds = pydicom.dcmread(tmp_path / "f0.dcm")
+    assert ds.file_meta.TransferSyntaxUID.is_compressed and float(ds.RescaleSlope) == 2
+    seq = load(tmp_path, frame_period_s=0.2)
+    np.testing.assert_array_equal(seq.frames, np.stack([values, values + 2]))

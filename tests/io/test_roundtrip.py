@@ -143,3 +143,25 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         assert tmp.name.endswith(".mha") and tmp.parent == tmp_path
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_interrupted_dicom_export_leaves_no_series(tmp_path, monkeypatch):
+    import motionpredict.io.write_dicom as wd
+
+    calls = {"n": 0}
+    real = wd.deidentify
+
+    def failing(ds, uids):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(ds, uids)
+
+    monkeypatch.setattr(wd, "deidentify", failing)
+    with pytest.raises(KeyboardInterrupt):
+        write_dicom_series(cine(), tmp_path / "out", description="x")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(wd, "deidentify", real)
+    files = write_dicom_series(cine(), tmp_path / "out", description="x")
+    assert [f.parent for f in files] == [tmp_path / "out"] * 6 and all(f.exists() for f in files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

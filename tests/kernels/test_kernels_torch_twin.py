@@ -13,7 +13,7 @@ from motionpredict.errors import ConfigurationError
 from motionpredict.forecasters import get, run_online
 
 FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "fixed": "rnn-fixed"}
-P, K, Q, T = 2, 3, 5, 40
+P, K, Q, T = 2, 3, 5, 30
 
 
 def _series(n: int, t: int = T, p: int = P) -> np.ndarray:

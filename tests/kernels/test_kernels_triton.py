@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("triton")
 
-from motionpredict.kernels import BatchedRNNConfig, new_state, resolve_backend
+from motionpredict.kernels import BatchedRNNConfig, batched_rnn_triton, new_state, resolve_backend
 from motionpredict.kernels.batched_rnn_torch import rnn_step_torch
 from motionpredict.kernels.batched_rnn_triton import rnn_step_triton
 
@@ -39,7 +39,7 @@ def _pair(est, mode, h, b, q, k, p, dtype, lr=0.6):
     return new_state(cfg, **kw), new_state(cfg, **kw)
 
 
-def _compare(est, mode, h, *, b=3, q=5, k=3, p=2, t_len=10, dtype=torch.float32, lengths=None):
+def _compare(est, mode, h, *, b=3, q=5, k=3, p=2, t_len=6, dtype=torch.float32, lengths=None):
     twin, trit = _pair(est, mode, h, b, q, k, p, dtype)
     tt = np.arange(t_len)[None, :, None]
     ys = np.sin(0.3 * tt + np.arange(b)[:, None, None] + 0.2 * np.arange(p))
@@ -59,43 +59,49 @@ def _compare(est, mode, h, *, b=3, q=5, k=3, p=2, t_len=10, dtype=torch.float32,
         torch.testing.assert_close(pb[ok], pa[ok], rtol=1e-4, atol=2e-5)
     torch.testing.assert_close(trit.w, twin.w, rtol=1e-4, atol=2e-5)
     torch.testing.assert_close(trit.wc, twin.wc, rtol=1e-4, atol=2e-5)
-    if est == "snap1":
-        torch.testing.assert_close(trit.slot_infl, twin.slot_infl, rtol=1e-4, atol=2e-5)
+    torch.testing.assert_close(trit.slot_infl, twin.slot_infl, rtol=1e-4, atol=2e-5)
+    torch.testing.assert_close(trit.credit, twin.credit, rtol=1e-4, atol=2e-5)
+    torch.testing.assert_close(trit.credit_in, twin.credit_in, rtol=1e-4, atol=2e-5)
     return twin, worst
 
 
 @pytest.mark.parametrize(
     ("est", "mode", "h"),
-    [("snap1", "causal", 1), ("snap1", "causal", 3), ("snap1", "reference", 2),
-     ("fixed", "causal", 2), ("fixed", "reference", 1)],
+    [("snap1", "causal", 1), ("snap1", "reference", 2), ("uoro", "causal", 2),
+     ("dni", "causal", 2), ("dni", "reference", 1), ("fixed", "causal", 1)],
 )
 def test_triton_matches_twin_float32(est, mode, h):
     twin, _ = _compare(est, mode, h)
     assert float(twin.wc.abs().max()) > 0.05  # the readout learned well beyond its init
 
 
-def test_triton_matches_twin_float64_to_rounding():
-    _, worst = _compare("snap1", "causal", 2, dtype=torch.float64)
+@pytest.mark.parametrize("est", ["snap1", "uoro", "dni"])
+def test_triton_matches_twin_float64_to_rounding(est):
+    _, worst = _compare(est, "causal", 2, dtype=torch.float64, t_len=5)
     assert worst < 1e-12
 
 
 def test_triton_masks_shorter_series():
-    twin, _ = _compare("snap1", "causal", 2, b=3, lengths=[10, 5, 8])
-    assert int(twin.steps[1]) == 5 and int(twin.steps[0]) == 10
+    twin, _ = _compare("snap1", "causal", 2, b=3, lengths=[6, 3, 5])
+    assert int(twin.steps[1]) == 3 and int(twin.steps[0]) == 6
 
 
-def test_triton_tiles_wider_than_one_block():
-    # Q = 9 hidden units, N = 9 + 1 + 4*6 = 34 columns: several row tiles, padded columns
-    _compare("snap1", "reference", 1, b=2, q=9, k=4, p=6, t_len=6)
+@pytest.mark.parametrize("est", ["snap1", "uoro", "dni"])
+def test_triton_loops_over_several_row_tiles(est, monkeypatch):
+    # Q = 9 hidden units, N = 9 + 1 + 4*6 = 34 columns, tiles of 2 rows: 5 row tiles, padded
+    # columns, and for DNI R = 9 + 6 + 1 = 16 credit rows
+    monkeypatch.setattr(batched_rnn_triton, "_TILE_VALUES", 128)
+    _compare(est, "causal", 1, b=2, q=9, k=4, p=6, t_len=4)
 
 
 def test_backend_reports_estimators_without_kernel():
     choice = resolve_backend("triton", device=DEVICE, estimator="rtrl")
     assert choice.name == "torch" and "rtrl" in choice.reason
-    assert resolve_backend("triton", device=DEVICE, estimator="snap1").name == "triton"
+    for est in ("snap1", "uoro", "dni", "fixed"):
+        assert resolve_backend("triton", device=DEVICE, estimator=est).name == "triton"
 
 
 @needs_cuda
-@pytest.mark.parametrize("est", ["snap1", "fixed"])
+@pytest.mark.parametrize("est", ["snap1", "uoro", "dni", "fixed"])
 def test_triton_matches_twin_on_gpu_realistic_size(est):
     _compare(est, "causal", 3, b=256, q=64, k=12, p=3, t_len=40)

@@ -34,8 +34,8 @@ def test_html_and_pdf_report(run_dir: Path, capsys) -> None:
     assert [Path(p).name for p in out] == ["report.html", "report.pdf"]
     html = (run_dir / "report.html").read_text()
     imgs = re.findall(r'<img[^>]*src="([^"]+)"', html)
-    # 2 error-vs-horizon, 2 traces, 1 triplet figure, 1 latency figure
-    assert len(imgs) == 6 and all(s.startswith("data:image/png;base64,") for s in imgs)
+    # 2 error-vs-horizon, 2 traces, 1 triplet figure, 2 latency figures
+    assert len(imgs) == 7 and all(s.startswith("data:image/png;base64,") for s in imgs)
     assert "http://" not in html and "https://" not in html  # self-contained
     assert "reference mode" in html and "not achievable in real time" in html
     assert "phantom-cine-0: mean geometric (DVF) error vs LK field (mm), causal mode" in html
