@@ -34,11 +34,14 @@ FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "f
 
 
 def model_counts(est: str, q: int, m: int) -> tuple[float, float]:
-    """Modelled (bytes, FLOPs) per RNN-step of the implementation, float32, causal h = 1.
+    """Modelled (bytes, FLOPs) per RNN-step of the Triton kernels, float32, causal h = 1.
 
-    Counts the O(Q N) (O(Q^2 N) for RTRL) terms of the two launches as implemented (SnAp-1: the
-    update reads J twice, for the norms then for the step, and reads and writes W; the forward
-    reads W and J and writes J); vectors of length Q, N or P are neglected.
+    Counts the matrix terms of the two launches as implemented; vectors of length Q, N or P are
+    neglected. SnAp-1: the update reads J twice (norms, then the step) and reads and writes W;
+    the forward reads W and J and writes J (7 QN values). UORO: theta is read twice and written
+    once in each launch plus W read (forward) and read + written (update) (8 QN). DNI: W read
+    (forward), read + written (update); A (R x Q, R ~ Q) read twice and written once, W_a read
+    twice, W_a copied (3 QN + 6 Q^2). RTRL (twin): J read and written, W_c J written and read.
     """
     n = q + m
     qn = q * n
@@ -46,7 +49,7 @@ def model_counts(est: str, q: int, m: int) -> tuple[float, float]:
         "snap1": (7 * qn, 11 * qn),
         "fixed": (qn, 2 * qn),
         "uoro": (8 * qn, 12 * qn),
-        "dni": (6 * qn, 8 * qn),
+        "dni": (3 * qn + 6 * q * q, 4 * qn + 12 * q * q),
         "rtrl": (2 * q * qn + 2 * P * qn, 2 * q * q * n + 4 * P * qn),
     }[est]
     return 4.0 * values, float(flops)

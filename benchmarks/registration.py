@@ -94,6 +94,8 @@ def table_2d(n_frames: int) -> None:
         ("LK numpy (reference params)", lambda: LucasKanade(ref, ETH_PARAMS)),
         ("LK torch CPU (reference params)",
          lambda: LucasKanade(ref, ETH_PARAMS, backend="torch", device="cpu")),
+        ("LK torch CPU 1 thread (ref. params)",
+         lambda: LucasKanade(ref, ETH_PARAMS, backend="torch", device="cpu")),
         ("LK numpy (defaults)", lambda: LucasKanade(ref, LKParams())),
         ("skimage optical_flow_ilk (r=7)", lambda: _Ilk(ref)),
         ("OpenCV DIS ultrafast", lambda: DISRegistrar(ref, "ultrafast")),
@@ -101,13 +103,19 @@ def table_2d(n_frames: int) -> None:
         ("OpenCV Farneback", lambda: FarnebackRegistrar(ref)),
         ("SimpleITK demons (50 it)", lambda: DemonsRegistrar(ref)),
     ]
-    print(f"\n2D registration, {what}, {ref.shape[0]} x {ref.shape[1]}, {len(frames)} frames, "
-          f"CPU threads: torch {__import__('torch').get_num_threads()}")
+    print(f"\n2D registration, {what}, {ref.shape[0]} x {ref.shape[1]}, {len(frames)} frames "
+          f"(5 for skimage and demons), load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
     print(f"{'method':36s} {'ms/frame':>10s} {'ratio':>8s}")
+    import torch
+
     base = None
+    threads = torch.get_num_threads()
     for name, make in rows:
         sub = frames if "demons" not in name and "skimage" not in name else frames[:5]
+        torch.set_num_threads(1 if "1 thread" in name else threads)
         ms = _ms_per_frame(make, sub)
+        torch.set_num_threads(threads)
         base = base or ms
         print(f"{name:36s} {ms:10.2f} {ms / base:8.2f}")
 
@@ -135,7 +143,7 @@ def table_phantom() -> None:
           f" {'ms/frame':>9s}")
     small = [k for k in range(1, seq.n_frames) if size[k][body].max() <= 4.6 * px]
     for name, kw in [("LK numpy (defaults)", {"params": LKParams()}),
-                     ("LK numpy (4 levels)", {"params": LKParams(levels=4)}),
+                     ("LK numpy (3 levels)", {"params": LKParams(levels=3)}),
                      ("LK numpy (no fill-in)", {"params": LKParams(fill_sigma=0.0)}),
                      ("LK torch (defaults)", {"params": LKParams(), "backend": "torch",
                                               "device": "cpu"}),

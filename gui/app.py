@@ -58,13 +58,16 @@ def launch(
     settings: dict[str, Any] | None = None,
     spacing_mm: float | tuple[float, ...] | None = None,
     frame_period_s: float | None = None,
+    display: dict[str, Any] | None = None,
 ) -> int:
     """Open the main window (with ``path`` or a phantom when given); return the exit status."""
     app = ensure_app()
     window = MainWindow()
     if settings:
         window.model.update_settings(**settings)
-        window._sync_controls()
+    if display:
+        window.model.set_display(**display)
+    window._sync_controls()
     window.resize(1600, 1000)
     window.show()
     if phantom is not None:

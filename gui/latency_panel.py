@@ -127,11 +127,12 @@ class LatencyChart(QWidget):
             y = y_of(value)
             p.setPen(QPen(colour, 1.5, Qt.PenStyle.DashLine))
             p.drawLine(int(plot.left()), int(y), int(plot.right()), int(y))
-            p.drawText(
-                QRectF(plot.left() + 4, y - 16, plot.width() - 8, 15),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-                f"{label} {value:.0f} ms",
-            )
+            text = f"{label} {value:.0f} ms"
+            tw, th = fm.horizontalAdvance(text) + 8, fm.height() + 2
+            box = QRectF(plot.right() - tw - 2, y - th - 1, tw, th)
+            p.fillRect(box, QColor(255, 255, 255, 225))  # readable over the bars
+            p.setPen(colour)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         p.end()
 
 
@@ -208,8 +209,9 @@ class LatencyPanel(QWidget):
                 f"{stats.budget_ms:.1f} ms budget (last frame {last_total:.1f} ms)"
             )
         if stats.n_over_period:
+            n = stats.n_over_period
             warnings.append(
-                f"{stats.n_over_period} frames took longer than the frame period: "
+                f"{n} frame{'s' if n > 1 else ''} took longer than the frame period: "
                 "a live system would fall behind"
             )
         self.warning.setText("⚠ " + "; ".join(warnings) if warnings else "")

@@ -66,6 +66,9 @@ from .views import FrameViews
 from .worker import WorkerThread, describe_error
 
 MAX_RECENT = 8
+IMAGE_EXPORT_FILTER = (
+    "MetaImage (*.mha);;NIfTI (*.nii.gz);;NRRD sequence (*.seq.nrrd);;DICOM folder (*)"
+)
 #: GIL switch interval while the window lives, s (Python's default is 0.005).
 GUI_SWITCH_INTERVAL_S = 0.001
 
@@ -398,6 +401,17 @@ class MainWindow(QMainWindow):
         seq = self.model.sequence
         assert seq is not None
         prov = seq.provenance
+        if isinstance(seq, PointTrajectories):
+            self.source_label.setText(
+                f"<b>{Path(self.model.source).name or self.model.source}</b><br>"
+                f"{seq.n_points} markers ({', '.join(seq.names or ())}), {seq.n_samples} "
+                f"samples<br>sample period {seq.sample_period * 1e3:.1f} ms<br>"
+                "no images: the plots show the z coordinates"
+            )
+            self.setWindowTitle(f"motionpredict — {self.model.source}")
+            self._sync_controls()
+            self._reset_run()
+            return
         self.source_label.setText(
             f"<b>{Path(self.model.source).name or self.model.source}</b><br>"
             f"{seq.n_frames} frames, {' × '.join(map(str, seq.shape))} px<br>"
@@ -423,6 +437,8 @@ class MainWindow(QMainWindow):
 
     def _reset_run(self) -> None:
         """Forget everything in flight: answers to older requests will be ignored."""
+        if self.pending == "prepare":
+            self.worker.cancel()
         self.generation += 1
         self.busy = False
         self.pending = None
@@ -590,10 +606,9 @@ class MainWindow(QMainWindow):
         mask = getattr(value, "tumour_mask", None)
         seq = getattr(value, "sequence", value)
         if isinstance(seq, PointTrajectories):
-            raise ConfigurationError(
-                f"{source}: marker trajectories ({seq.n_points} markers, {seq.n_samples} samples) "
-                "have no images to replay here; forecast them with `motionpredict predict`"
-            )
+            self.model.set_sequence(seq, source=source)
+            self.statusBar().showMessage(f"opened {source} (markers: plots only)", 8000)
+            return
         if not isinstance(seq, ImageSequence):
             raise ConfigurationError(f"{source}: not an image sequence")
         roi = roi_from_provenance(seq)
@@ -906,6 +921,8 @@ class MainWindow(QMainWindow):
         def write() -> Any:
             from motionpredict import io as mio
 
+            if isinstance(seq, PointTrajectories):
+                return mio.write_points_csv(seq, out)
             if out.is_dir() or not out.suffix:
                 return mio.write_dicom_series(seq, out, description=desc)
             return mio.write_image(seq, out)
@@ -920,7 +937,7 @@ class MainWindow(QMainWindow):
             self,
             "Export predicted series (a name without extension writes a DICOM folder)",
             "predicted.mha",
-            "MetaImage (*.mha);;NIfTI (*.nii.gz);;NRRD sequence (*.seq.nrrd);;DICOM folder (*)",
+            "CSV, markers (*.csv)" if self.model.is_markers else IMAGE_EXPORT_FILTER,
         )
         if path:
             self.export_predicted(path)

@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from motionpredict.io.atomic import atomic_path
+from motionpredict.sequences import PointTrajectories
 from motionpredict.viewer_model import ViewerModel
 
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -53,6 +54,11 @@ class PlotData:
         Time of the displayed frame (``None`` when none).
     horizon_ms, primary
         Horizon and primary method, for the titles.
+    columns, labels
+        Columns of ``true``/``predicted`` drawn and their legend labels (all PCA weights; for
+        markers the z coordinate of each marker, superior-inferior in the Krilavicius data).
+    quantity, error_label
+        Axis labels.
     """
 
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -65,6 +71,10 @@ class PlotData:
     cursor_s: float | None = None
     horizon_ms: float = 0.0
     primary: str = ""
+    columns: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    quantity: str = "PCA weight"
+    error_label: str = "field error (mm)"
 
     @classmethod
     def from_model(cls, model: ViewerModel) -> PlotData:
@@ -78,6 +88,16 @@ class PlotData:
             for method in m.settings.methods
         }
         first = m.first_frame
+        n = ws["true"].shape[1] if ws["true"].ndim == 2 else 0
+        seq = m.sequence
+        if isinstance(seq, PointTrajectories):
+            columns = tuple(range(2, n, 3))
+            labels = tuple(f"{name} z" for name in (seq.names or ()))[: len(columns)]
+            quantity, error_label = "marker z (mm)", "position error (mm)"
+        else:
+            columns = tuple(range(n))
+            labels = tuple(f"w{c + 1}" for c in columns)
+            quantity, error_label = "PCA weight", "field error (mm)"
         return cls(
             times=ws["times"].copy(),
             true=ws["true"].copy(),
@@ -89,6 +109,10 @@ class PlotData:
             cursor_s=float(m.sequence.times[m.position]) if m.position >= 0 else None,
             horizon_ms=m.horizon_ms,
             primary=m.primary,
+            columns=columns,
+            labels=labels,
+            quantity=quantity,
+            error_label=error_label,
         )
 
 
@@ -103,14 +127,14 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
     fig.clear()
     aw, ae = fig.subplots(2, 1, sharex=True)
     fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.11, hspace=0.32)
-    aw.set_ylabel("PCA weight", fontsize=8)
-    ae.set_ylabel("field error (mm)", fontsize=8)
+    aw.set_ylabel(data.quantity, fontsize=8)
+    ae.set_ylabel(data.error_label, fontsize=8)
     ae.set_xlabel("time (s)", fontsize=8)
-    n_comp = data.true.shape[1] if data.true.ndim == 2 and data.true.size else 0
+    n_comp = len(data.columns) if data.true.size else 0
     if n_comp:
-        for c in range(n_comp):
-            col = COLORS[c % len(COLORS)]
-            aw.plot(data.times, data.true[:, c], color=col, lw=1.2, label=f"w{c + 1}")
+        for i, (c, label) in enumerate(zip(data.columns, data.labels, strict=True)):
+            col = COLORS[i % len(COLORS)]
+            aw.plot(data.times, data.true[:, c], color=col, lw=1.2, label=label)
             if data.predicted.size:
                 aw.plot(
                     data.pred_times,
@@ -118,12 +142,12 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
                     color=col,
                     lw=1.2,
                     ls="--",
-                    label=f"w{c + 1} predicted",
+                    label=f"{label} predicted",
                 )
         if data.training_end_s is not None and data.training_start_s is not None:
             aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
         aw.set_title(
-            f"PCA weights: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
+            f"{data.quantity}: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
             f"(dashed), {data.primary}; grey = training",
             fontsize=8,
         )
@@ -131,7 +155,11 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
         for i, (method, (t, e)) in enumerate(data.errors.items()):
             if e.size:
                 ae.plot(t, e, color=COLORS[i % len(COLORS)], lw=1.2, label=method)
-        ae.set_title("error of each prediction vs the registration of its target frame", fontsize=8)
+        ae.set_title(
+            "error of each prediction vs its acquired target"
+            + ("" if data.quantity.startswith("marker") else " (registration)"),
+            fontsize=8,
+        )
         if ae.get_lines():
             ae.legend(fontsize=7, loc="upper left")
         if data.cursor_s is not None:

@@ -289,10 +289,13 @@ class FrameViews(QWidget):
         m = self.model
         for v in self.views():
             v.clear_overlays()
-        if m.sequence is None or m.position < 0:
+        if m.sequence is None or m.position < 0 or m.is_markers:
             for v in self.views():
                 v.set_image(None, window=1, level=0)
                 v.info = ""
+                v.placeholder = (
+                    "marker trajectories: no images (see the plots)" if m.is_markers else "no frame"
+                )
             self.acquired.title = "Acquired"
             self.predicted.title = "Predicted"
             self.check.title = "Check"

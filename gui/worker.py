@@ -22,6 +22,10 @@ from motionpredict.errors import MotionPredictError
 from motionpredict.viewer_model import FrameProcessor
 
 
+class Cancelled(Exception):
+    """Raised inside a preparation the GUI no longer needs (see :meth:`PipelineWorker.cancel`)."""
+
+
 def describe_error(exc: BaseException) -> str:
     """One message for a dialog: user errors as they are, programming errors with their type."""
     if isinstance(exc, MotionPredictError):
@@ -60,6 +64,7 @@ class PipelineWorker(QObject):
         super().__init__()
         self.processor: FrameProcessor | None = None
         self._generation = -1
+        self._cancel = False
         self._prepare_requested.connect(self._prepare)
         self._frame_requested.connect(self._process)
         self._task_requested.connect(self._run_task)
@@ -68,6 +73,10 @@ class PipelineWorker(QObject):
     def request_prepare(self, generation: int, processor: FrameProcessor) -> None:
         """Prepare ``processor`` in the worker thread (answered by ``prepared`` or ``failed``)."""
         self._prepare_requested.emit(generation, processor)
+
+    def cancel(self) -> None:
+        """Abort the preparation in progress at its next progress report (any thread)."""
+        self._cancel = True
 
     def request_frame(self, generation: int) -> None:
         """Process the next frame (answered by ``frame_ready`` or ``failed``)."""
@@ -85,8 +94,17 @@ class PipelineWorker(QObject):
     def _prepare(self, generation: int, processor: FrameProcessor) -> None:
         self._generation = generation
         self.processor = None
+        self._cancel = False
+
+        def progress(done: int, total: int) -> None:
+            if self._cancel:
+                raise Cancelled
+            self.progress.emit(generation, done, total)
+
         try:
-            prepared = processor.prepare(lambda d, n: self.progress.emit(generation, d, n))
+            prepared = processor.prepare(progress)
+        except Cancelled:
+            return
         except Exception as exc:  # every failure becomes a dialog, never a dead thread
             self._fail(generation, exc)
             return
@@ -125,6 +143,8 @@ class WorkerThread:
         self.thread.start()
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
-        """Ask the thread to finish after its current request; return ``True`` once it ended."""
+        """Cancel a preparation in progress, let the thread finish its current request and end;
+        return ``True`` once it ended."""
+        self.worker.cancel()
         self.thread.quit()
         return bool(self.thread.wait(timeout_ms))

@@ -37,6 +37,7 @@ from motionpredict.errors import ConfigurationError
 Estimator = Literal["rtrl", "uoro", "snap1", "dni", "fixed"]
 ESTIMATORS: tuple[Estimator, ...] = get_args(Estimator)
 KernelMode = Literal["causal", "reference"]
+UOROVariant = Literal["correct", "as-coded"]
 
 #: Standard deviation of the initial weights W_a, W_b, W_c (published setting).
 INIT_STD = 0.02
@@ -64,6 +65,10 @@ class BatchedRNNConfig:
         ``h`` in samples (>= 1).
     mode
         ``"causal"`` (update when the target is acquired) or ``"reference"`` (lookahead update).
+    uoro_variant
+        UORO only: ``"correct"`` (default) or ``"as-coded"``, the reference implementation's
+        pairing (forecast ``W_c h_{t-1}`` learned with the previous estimate, finite-difference
+        tangent), to reproduce published numbers only (PyTorch twin only).
     """
 
     estimator: Estimator
@@ -72,6 +77,7 @@ class BatchedRNNConfig:
     n_features: int
     horizon: int
     mode: KernelMode = "causal"
+    uoro_variant: UOROVariant = "correct"
 
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
@@ -80,6 +86,10 @@ class BatchedRNNConfig:
             )
         if self.mode not in ("causal", "reference"):
             raise ConfigurationError(f"mode must be 'causal' or 'reference', got {self.mode!r}")
+        if self.uoro_variant not in ("correct", "as-coded"):
+            raise ConfigurationError(
+                f"uoro_variant must be 'correct' or 'as-coded', got {self.uoro_variant!r}"
+            )
         for name in ("n_hidden", "history", "n_features", "horizon"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -93,6 +103,11 @@ class BatchedRNNConfig:
     def n_cols(self) -> int:
         """``N = Q + M``, columns of ``W = [W_a | W_b]``."""
         return self.n_hidden + self.n_inputs
+
+    @property
+    def as_coded(self) -> bool:
+        """True for UORO's "as-coded" variant."""
+        return self.estimator == "uoro" and self.uoro_variant == "as-coded"
 
     @property
     def n_slots(self) -> int:
@@ -113,7 +128,7 @@ def slot_elements(config: BatchedRNNConfig) -> int:
     extra = {
         "rtrl": p * q * n if causal else 0,
         "snap1": q * n,
-        "uoro": q + q * n,
+        "uoro": (q + q * n) * (2 if config.as_coded else 1),
         "dni": q * q if causal else 0,
         "fixed": 0,
     }[config.estimator]
@@ -202,7 +217,8 @@ class BatchedRNNState:
         empty, the current ``wc`` is used).
     slot_infl
         Estimator record per slot: SnAp-1 ``(S, B, Q, N)`` with ``J[i, j] = dh_i / dW_ij``;
-        UORO ``(S, B, Q * (1 + N))`` packing ``h~ (Q)`` then ``theta~ (Q, N)`` row-major; RTRL in
+        UORO ``(S, B, Q * (1 + N))`` packing ``h~ (Q)`` then ``theta~ (Q, N)`` row-major (the
+        "as-coded" variant appends the previous estimate, ``(S, B, 2 Q (1 + N))``); RTRL in
         causal mode ``(S, B, P, Q * N)``, ``dyhat / dW = W_c J``; DNI in causal mode
         ``(S, B, Q, Q)``, the ``W_a`` of the forward step; otherwise empty.
     infl
@@ -255,7 +271,7 @@ def _infl_shape(config: BatchedRNNConfig, batch: int) -> tuple[int, ...]:
     if config.estimator == "snap1":
         return (s, batch, q, n)
     if config.estimator == "uoro":
-        return (s, batch, q * (1 + n))
+        return (s, batch, q * (1 + n) * (2 if config.as_coded else 1))
     if config.estimator == "dni" and causal:
         return (s, batch, q, q)
     return (s, batch, 0)

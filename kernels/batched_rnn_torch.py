@@ -126,7 +126,8 @@ def forward_torch(
     cfg = state.config
     q = cfg.n_hidden
     z = torch.cat([state.slot_h[prev], x], dim=1)  # (B, N)
-    h = torch.tanh(torch.matmul(state.w, z[:, :, None])[:, :, 0])  # (B, Q)
+    pre = torch.matmul(state.w, z[:, :, None])[:, :, 0]  # (B, Q) pre-activation
+    h = torch.tanh(pre)
     d = 1.0 - h * h
     yhat = torch.matmul(state.wc, h[:, :, None])[:, :, 0]  # (B, P)
     est = cfg.estimator
@@ -148,21 +149,31 @@ def forward_torch(
         state.slot_infl[new].copy_(wa)
     elif est == "uoro":
         assert signs is not None
-        infl = state.slot_infl[prev]
+        size = q * (1 + cfg.n_cols)
+        infl = state.slot_infl[prev][:, :size]
+        out = state.slot_infl[new]
+        if cfg.as_coded:  # keep the previous estimate for the update (copy before overwriting)
+            out[:, size:] = infl
+            infl = out[:, size:]
         ht, wt = infl[:, :q], infl[:, q:]
-        a1 = d * torch.matmul(wa, ht[:, :, None])[:, :, 0]
+        a1 = torch.matmul(wa, ht[:, :, None])[:, :, 0]
+        if cfg.as_coded:  # finite-difference tangent of the reference code
+            a1 = (torch.tanh(pre + UORO_EPS * a1) - h) / UORO_EPS
+        else:
+            a1 = d * a1
         nd = signs * d
         eps = UORO_EPS
         norm_wt = torch.linalg.vector_norm(wt, dim=1)
         norm_b1 = torch.linalg.vector_norm(nd, dim=1) * torch.linalg.vector_norm(z, dim=1)
         rho0 = torch.sqrt(norm_wt / (torch.linalg.vector_norm(a1, dim=1) + eps)) + eps
         rho1 = torch.sqrt(norm_b1 / (torch.linalg.vector_norm(signs, dim=1) + eps)) + eps
-        out = state.slot_infl[new]
         wt_new = wt / rho0[:, None] + (
             (nd / rho1[:, None])[:, :, None] * z[:, None, :]
         ).reshape(state.batch, -1)
-        out[:, q:] = wt_new
+        out[:, q:size] = wt_new
         out[:, :q] = rho0[:, None] * a1 + rho1[:, None] * signs
+        if cfg.as_coded:  # the reference code forecasts from the state before the new input
+            yhat = torch.matmul(state.wc, z[:, :q, None])[:, :, 0]
     state.slot_h[new] = h
     state.slot_z[new] = z
     state.slot_yhat[new] = yhat
@@ -189,6 +200,8 @@ def update_torch(
     cfg = state.config
     q = cfg.n_hidden
     h, z, yhat = state.slot_h[slot], state.slot_z[slot], state.slot_yhat[slot]
+    if cfg.as_coded:  # the forecast was W_c h_{t-1}
+        h = z[:, :q]
     causal = cfg.mode == "causal"
     e = yhat - target  # (B, P)
     wc_rec = state.slot_wc[slot] if causal else state.wc  # the W_c that issued the forecast
@@ -206,7 +219,8 @@ def update_torch(
             g = torch.matmul(delta[:, None, :], state.infl.reshape(b, q, q * n))
         g = g.reshape(b, q, n)
     elif est == "uoro":
-        infl = state.slot_infl[slot]
+        size = q * (1 + cfg.n_cols)
+        infl = state.slot_infl[slot][:, size:] if cfg.as_coded else state.slot_infl[slot]
         coef = (delta * infl[:, :q]).sum(dim=1)
         g = (coef[:, None] * infl[:, q:]).reshape(state.batch, q, cfg.n_cols)
     elif est == "dni":

@@ -1,22 +1,27 @@
 """Triton kernels of the batched online RNN step, twins of
 :mod:`motionpredict.kernels.batched_rnn_torch`.
 
-Shapes legend: B batch, Q hidden, M inputs (1 + K*P), P outputs, N = Q + M.
+Shapes legend: B batch, Q hidden, M inputs (1 + K*P), P outputs, N = Q + M, R = Q + P + 1.
 
 Each step is two launches with one program per RNN (grid ``(B,)``), looping over tiles of
 ``ROWS`` rows of ``W = [W_a | W_b]`` (``ROWS x BLOCK_N`` values, ``BLOCK_N = next_pow2(N)``):
 
 * the *update* kernel scores a stored forecast, clips the gradients of ``W_a``, ``W_b`` and
-  ``W_c`` per matrix (two passes over the influence tiles: norms, then the SGD step) and updates
-  the weights in place;
+  ``W_c`` per matrix and applies the SGD step in place. SnAp-1 and UORO: two passes over the
+  record's influence tiles (norms, then the step); DNI: the credit-model step over tiles of rows
+  of ``A`` (R x Q), then one pass over ``W`` (the gradient ``(c * phi') z^T`` is rank one, so its
+  norms are closed-form);
 * the *forward* kernel computes ``z = [h_{t-1}; x_t]``, ``h_t = tanh(W z)``, ``yhat_t = W_c h_t``
-  and the SnAp-1 influence ``J_t = diag(1 - h_t^2)(diag(W_a) J_{t-1} + 1 z^T)`` tile by tile.
+  and the estimator's record: SnAp-1 ``J_t = diag(1 - h_t^2)(diag(W_a) J_{t-1} + 1 z^T)``; UORO
+  the tangent ``(1 - h^2) * (W_a s)``, the norms, then ``s_t, theta_t`` in a second pass; DNI
+  (causal) a copy of ``W_a``.
 
 Causal mode launches update then forward, reference mode forward then update (the order of the
-twin). Estimators with kernels here: SnAp-1 and fixed recurrent weights; RTRL, UORO and DNI
-run through the PyTorch twin's functions (reported by
-:func:`motionpredict.kernels.backend.kernel_estimators`). Work items a kernel shares between its
-threads go through global memory with ``tl.debug_barrier()`` between writer and readers.
+twin). Estimators with kernels: SnAp-1, UORO, DNI and fixed recurrent weights. RTRL runs through
+the twin's functions: its step is the batched matrix product ``W_a J`` (Q x Q times Q x Q*N per
+RNN), which cuBLAS already runs as a batched GEMM. Values a program shares between its threads go
+through global scratch with ``tl.debug_barrier()`` between writers and readers, and every
+in-place update reads a tile before any thread writes it.
 
 Import this module only where Triton is installed; set ``TRITON_INTERPRET=1`` before importing it
 to run the kernels on the CPU with Triton's interpreter (tests).
@@ -455,7 +460,7 @@ def forward_triton(
 ) -> None:
     """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.forward_torch`."""
     cfg = state.config
-    if cfg.estimator not in TRITON_ESTIMATORS:
+    if cfg.estimator not in TRITON_ESTIMATORS or cfg.as_coded:
         forward_torch(state, x, prev, new, signs)
         return
     _check_layout(state)
@@ -518,7 +523,7 @@ def update_triton(
 ) -> None:
     """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.update_torch`."""
     cfg = state.config
-    if cfg.estimator not in TRITON_ESTIMATORS:
+    if cfg.estimator not in TRITON_ESTIMATORS or cfg.as_coded:
         update_torch(state, slot, target, mask)
         return
     _check_layout(state)

@@ -102,6 +102,7 @@ def run_batched(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     uoro_noise: str = "counter",
+    uoro_variant: str = "correct",
 ) -> BatchedRun:
     """Run every (series, setting, seed) RNN over its series, one batched step per sample.
 
@@ -132,6 +133,9 @@ def run_batched(
     uoro_noise
         ``"counter"`` or ``"numpy"`` (the forecaster's own generator; see
         :func:`~motionpredict.kernels.batched_rnn_state.new_state`).
+    uoro_variant
+        ``"correct"`` or ``"as-coded"`` (the reference code's pairing, to reproduce published
+        numbers only; runs on the PyTorch twin).
 
     Returns
     -------
@@ -159,8 +163,11 @@ def run_batched(
         n_features=p,
         horizon=int(horizon),
         mode=mode,
+        uoro_variant=uoro_variant,  # type: ignore[arg-type]
     )
-    choice = resolve_backend(backend, device=device, estimator=est)
+    choice = resolve_backend(
+        backend, device=device, estimator="uoro-as-coded" if config.as_coded else est
+    )
     step = choice.step_function()
     grid = list(itertools.product(range(n_series), range(len(settings)), range(len(seeds))))
     row_series = np.array([g[0] for g in grid])

@@ -36,7 +36,10 @@ import numpy as np
 from motionpredict.errors import ConfigurationError, InputFileError, ValidationError
 from motionpredict.forecasters import MODES
 from motionpredict.forecasters import get as get_forecaster
-from motionpredict.sequences import ImageSequence
+from motionpredict.sequences import ImageSequence, PointTrajectories
+
+#: What the viewer replays: an image sequence, or marker trajectories (plots only).
+Replayable = ImageSequence | PointTrajectories
 
 #: Stages of one frame, in the order the latency panel stacks them. ``read`` (fetch the frame) is
 #: timed by :class:`FrameProcessor`, ``render`` by the GUI; the others come from the pipeline.
@@ -226,6 +229,37 @@ class PredictionSettings:
         return self.horizon_steps(frame_period_s) * period_ms - float(self.system_latency_ms)
 
 
+def period_of(sequence: Replayable) -> float:
+    """Frame period (images) or sample period (markers) in s."""
+    if isinstance(sequence, PointTrajectories):
+        return sequence.sample_period
+    return sequence.frame_period
+
+
+def length_of(sequence: Replayable) -> int:
+    """Number of frames (images) or samples (markers)."""
+    if isinstance(sequence, PointTrajectories):
+        return sequence.n_samples
+    return sequence.n_frames
+
+
+def measured_values(result: Any) -> np.ndarray:
+    """The series value measured at a result's frame: PCA weights ``(n,)`` or the ``3N`` marker
+    coordinates in mm (point-major, as :meth:`PointTrajectories.as_series`)."""
+    w = getattr(result, "weights", None)
+    if w is None:
+        w = np.ravel(result.positions)
+    return np.asarray(w, dtype=np.float64)
+
+
+def predicted_values(result: Any) -> np.ndarray:
+    """The forecast carried by a result: predicted PCA weights or marker coordinates (mm)."""
+    w = getattr(result, "predicted_weights", None)
+    if w is None:
+        w = np.ravel(result.predicted_positions)
+    return np.asarray(w, dtype=np.float64)
+
+
 def _check_period(frame_period_s: float) -> float:
     p = float(frame_period_s)
     if not (math.isfinite(p) and p > 0):
@@ -261,10 +295,17 @@ class PipelineLike(Protocol):
 PipelineFactory = Callable[..., PipelineLike]
 
 
-def default_pipeline_factory(sequence: ImageSequence, **kwargs: Any) -> PipelineLike:
-    """Build ``motionpredict.pipeline.OnlineFramePipeline(sequence, **kwargs)``."""
-    from motionpredict.pipeline import OnlineFramePipeline
+def default_pipeline_factory(sequence: Replayable, **kwargs: Any) -> PipelineLike:
+    """Build ``motionpredict.pipeline.OnlineFramePipeline(sequence, **kwargs)``, or an
+    ``OnlineMarkerPipeline`` for marker trajectories (``train_frames`` becomes
+    ``train_samples``; ``n_components`` does not apply)."""
+    from motionpredict.pipeline import OnlineFramePipeline, OnlineMarkerPipeline
 
+    if isinstance(sequence, PointTrajectories):
+        kwargs = dict(kwargs)
+        kwargs.pop("n_components", None)
+        kwargs["train_samples"] = kwargs.pop("train_frames", None)
+        return OnlineMarkerPipeline(sequence, **kwargs)
     return OnlineFramePipeline(sequence, **kwargs)
 
 
@@ -314,7 +355,7 @@ class FrameProcessor:
     Parameters
     ----------
     sequence
-        The image sequence replayed.
+        The image sequence (or marker trajectories) replayed.
     settings
         Validated prediction settings.
     factory
@@ -323,7 +364,7 @@ class FrameProcessor:
 
     def __init__(
         self,
-        sequence: ImageSequence,
+        sequence: Replayable,
         settings: PredictionSettings,
         factory: PipelineFactory | None = None,
     ) -> None:
@@ -336,7 +377,7 @@ class FrameProcessor:
     @property
     def horizon_steps(self) -> int:
         """Horizon in frames requested by the settings."""
-        return self.settings.horizon_steps(self.sequence.frame_period)
+        return self.settings.horizon_steps(period_of(self.sequence))
 
     def prepare(self, progress: Callable[[int, int], None] | None = None) -> Prepared:
         """Build and prepare every pipeline (registration of training frames, PCA fit...).
@@ -345,7 +386,7 @@ class FrameProcessor:
         the replay (:meth:`ViewerModel.begin`).
         """
         k = self.horizon_steps
-        horizon_s = k * self.sequence.frame_period
+        horizon_s = k * period_of(self.sequence)
         s = self.settings
         n_methods = len(s.methods)
         training: dict[str, np.ndarray] = {}
@@ -379,14 +420,16 @@ class FrameProcessor:
                 )
             first = nxt
             tw = getattr(pipe, "training_weights", None)
+            if tw is None and isinstance(self.sequence, PointTrajectories):
+                tw = self.sequence.as_series()[:nxt]
             if tw is not None:
                 training[method] = np.asarray(tw, dtype=np.float64)
             self.pipelines[method] = pipe
         self.next_t = int(first or 0)
-        if self.next_t >= self.sequence.n_frames:
+        if self.next_t >= length_of(self.sequence):
             raise ConfigurationError(
                 f"the training window ({self.next_t} frames) leaves no frame of the "
-                f"{self.sequence.n_frames} to replay"
+                f"{length_of(self.sequence)} to replay"
             )
         return Prepared(first_frame=self.next_t, horizon_steps=k, training_weights=training)
 
@@ -395,10 +438,13 @@ class FrameProcessor:
         if not self.pipelines:
             raise RuntimeError("prepare() must be called before processing frames")
         t = self.next_t
-        if t >= self.sequence.n_frames:
-            raise IndexError(f"all {self.sequence.n_frames} frames are processed")
+        if t >= length_of(self.sequence):
+            raise IndexError(f"all {length_of(self.sequence)} frames are processed")
         t0 = time.perf_counter()
-        np.array(self.sequence.frames[t], copy=True)
+        if isinstance(self.sequence, PointTrajectories):
+            np.array(self.sequence.positions[t], copy=True)
+        else:
+            np.array(self.sequence.frames[t], copy=True)
         read_ms = (time.perf_counter() - t0) * 1e3
         results = {m: p.process(t) for m, p in self.pipelines.items()}
         self.next_t = t + 1
@@ -407,7 +453,7 @@ class FrameProcessor:
     @property
     def finished(self) -> bool:
         """True once every frame was processed."""
-        return self.next_t >= self.sequence.n_frames
+        return self.next_t >= length_of(self.sequence)
 
 
 # -------------------------------------------------------------------------------- image helpers
@@ -636,22 +682,26 @@ class ViewerModel:
     # ------------------------------------------------------------------ sequence and settings
     def set_sequence(
         self,
-        sequence: ImageSequence,
+        sequence: Replayable,
         *,
         source: str = "",
         tumour_mask: np.ndarray | None = None,
         roi: tuple[int, int, int, int] | None = None,
     ) -> None:
-        """Open a sequence; drop all results; reset the window/level and the position."""
-        if not isinstance(sequence, ImageSequence):
+        """Open an image sequence (or marker trajectories); drop all results; reset the
+        window/level and the position."""
+        if not isinstance(sequence, (ImageSequence, PointTrajectories)):
             raise ValidationError(
-                f"the viewer replays image sequences, got {type(sequence).__name__}"
+                "the viewer replays image sequences or marker trajectories, got "
+                f"{type(sequence).__name__}"
             )
-        if sequence.n_frames < 3:
-            raise ValidationError(
-                f"{source or 'sequence'}: {sequence.n_frames} frame(s); at least 3 are needed"
-            )
-        _check_period(sequence.frame_period)
+        n = length_of(sequence)
+        if n < 3:
+            raise ValidationError(f"{source or 'sequence'}: {n} frame(s); at least 3 are needed")
+        _check_period(period_of(sequence))
+        markers = isinstance(sequence, PointTrajectories)
+        if markers and (tumour_mask is not None or roi is not None):
+            raise ValidationError("marker trajectories have no image for a mask or a ROI")
         if tumour_mask is not None:
             tumour_mask = np.asarray(tumour_mask, dtype=bool)
             if tumour_mask.shape != sequence.shape:
@@ -670,9 +720,12 @@ class ViewerModel:
         self.tumour_mask = tumour_mask
         self.roi = roi
         self.playing = False
-        window, level = auto_window(sequence.frames)
-        slice_index = sequence.shape[0] // 2 if sequence.ndim == 3 else 0
-        self.display = replace(self.display, window=window, level=level, slice_index=slice_index)
+        if isinstance(sequence, ImageSequence):
+            window, level = auto_window(sequence.frames)
+            slice_index = sequence.shape[0] // 2 if sequence.ndim == 3 else 0
+            self.display = replace(
+                self.display, window=window, level=level, slice_index=slice_index
+            )
         self._update_contours()
         self._clear_results()
         self.events.sequence.emit(sequence)
@@ -687,7 +740,7 @@ class ViewerModel:
             changes["methods"] = (changes["methods"],)
         new = replace(self.settings, **changes).validated()
         if self.sequence is not None:
-            new.horizon_steps(self.sequence.frame_period)
+            new.horizon_steps(period_of(self.sequence))
         self.settings = new
         self.playing = False
         self._clear_results()
@@ -705,7 +758,7 @@ class ViewerModel:
             raise ConfigurationError(f"field display must be one of {FIELD_DISPLAYS}")
         if "window" in changes and not float(changes["window"]) > 0:
             raise ConfigurationError(f"window must be positive, got {changes['window']}")
-        if "slice_index" in changes and self.sequence is not None and self.sequence.ndim == 3:
+        if "slice_index" in changes and self.image_sequence is not None and self.sequence.ndim == 3:
             changes["slice_index"] = int(
                 np.clip(changes["slice_index"], 0, self.sequence.shape[0] - 1)
             )
@@ -851,14 +904,24 @@ class ViewerModel:
     @property
     def n_frames(self) -> int:
         """Number of frames of the sequence (0 when none)."""
-        return 0 if self.sequence is None else self.sequence.n_frames
+        return 0 if self.sequence is None else length_of(self.sequence)
 
     @property
     def frame_period_s(self) -> float:
         """Frame period of the sequence in s."""
         if self.sequence is None:
             raise ConfigurationError("open a sequence first")
-        return self.sequence.frame_period
+        return period_of(self.sequence)
+
+    @property
+    def is_markers(self) -> bool:
+        """True when the replayed data are marker trajectories (no images)."""
+        return isinstance(self.sequence, PointTrajectories)
+
+    @property
+    def image_sequence(self) -> ImageSequence | None:
+        """The sequence when it holds images, else ``None``."""
+        return self.sequence if isinstance(self.sequence, ImageSequence) else None
 
     @property
     def horizon_steps(self) -> int:
@@ -884,9 +947,10 @@ class ViewerModel:
 
     def acquired(self, t: int) -> np.ndarray:
         """The 2D image of frame ``t`` (the displayed slice for volumes)."""
-        if self.sequence is None:
-            raise ConfigurationError("open a sequence first")
-        return self._plane(self.sequence.frames[int(t)])
+        seq = self.image_sequence
+        if seq is None:
+            raise ConfigurationError("no images: open an image sequence first")
+        return self._plane(seq.frames[int(t)])
 
     def _plane(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
@@ -899,14 +963,14 @@ class ViewerModel:
     def predicted(self, t: int, method: str | None = None) -> np.ndarray | None:
         """The 2D predicted frame for ``t + h`` issued at ``t`` (``None`` if not computed)."""
         res = self.result(t, method)
-        return None if res is None else self._plane(res.predicted_frame)
+        frame = getattr(res, "predicted_frame", None)
+        return None if frame is None else self._plane(frame)
 
     def predicted_field(self, t: int, method: str | None = None) -> np.ndarray | None:
         """``(H, W, 2)`` in-plane predicted displacement in mm issued at ``t``, or ``None``."""
         res = self.result(t, method)
-        if res is None:
-            return None
-        return field_in_plane(res.predicted_field_mm, self.display.slice_index)
+        f = getattr(res, "predicted_field_mm", None)
+        return None if f is None else field_in_plane(f, self.display.slice_index)
 
     def comparison_indices(self, t: int) -> tuple[int, int] | None:
         """``(issued_at, target)`` of the prediction the third view checks when ``t`` is shown.
@@ -916,7 +980,7 @@ class ViewerModel:
         issued at ``t - h`` for frame ``t``. ``None`` when no prediction can be checked yet.
         """
         h = self.horizon_steps
-        if t < 0:
+        if t < 0 or self.is_markers:
             return None
         if t + h <= self.newest and self.result(t) is not None:
             return t, t + h
@@ -943,7 +1007,7 @@ class ViewerModel:
 
     def _update_contours(self) -> None:
         self._contours = []
-        if self.tumour_mask is not None:
+        if self.tumour_mask is not None and self.image_sequence is not None:
             self._contours = mask_contours(self._plane(self.tumour_mask))
 
     def reference_contours(self) -> list[np.ndarray]:
@@ -980,7 +1044,7 @@ class ViewerModel:
         return float(self.sequence.times[-1] + (target - n + 1) * self.frame_period_s)
 
     def weight_series(self, method: str | None = None) -> dict[str, np.ndarray]:
-        """PCA weights measured at every acquired frame and predicted for every target.
+        """PCA weights (or marker coordinates, mm) measured and predicted.
 
         Returns
         -------
@@ -994,6 +1058,8 @@ class ViewerModel:
         m = method or self.primary
         res = self.results.get(m, {})
         n = self.settings.n_components
+        if isinstance(self.sequence, PointTrajectories):
+            n = 3 * self.sequence.n_points
         out = {
             "times": np.zeros(0),
             "true": np.zeros((0, n)),
@@ -1014,23 +1080,20 @@ class ViewerModel:
         ts = sorted(res)
         for t in ts:
             true_t.append(float(self.sequence.times[t]))
-            true_w.append(np.asarray(res[t].weights, dtype=np.float64))
+            true_w.append(measured_values(res[t]))
         if true_w:
             out["times"] = np.asarray(true_t)
             out["true"] = np.stack(true_w)
         if ts:
             out["pred_times"] = np.array([self.target_time(int(res[t].target_t)) for t in ts])
-            out["predicted"] = np.stack(
-                [np.asarray(res[t].predicted_weights, dtype=np.float64) for t in ts]
-            )
+            out["predicted"] = np.stack([predicted_values(res[t]) for t in ts])
             ok = [t for t in ts if int(res[t].target_t) in res]
             if ok:
                 out["error_times"] = np.array([self.target_time(int(res[t].target_t)) for t in ok])
                 out["error"] = np.array(
                     [
                         np.linalg.norm(
-                            np.asarray(res[t].predicted_weights, dtype=np.float64)
-                            - np.asarray(res[int(res[t].target_t)].weights, dtype=np.float64)
+                            predicted_values(res[t]) - measured_values(res[int(res[t].target_t)])
                         )
                         for t in ok
                     ]
@@ -1042,7 +1105,9 @@ class ViewerModel:
 
         For every prediction whose target frame was already acquired: the mean over the pixels
         (the ROI when one is set) of ``|u_predicted - u_LK|``, the Euclidean norm of the
-        difference between the predicted field and the Lucas-Kanade field of the target frame.
+        difference between the predicted field and the Lucas-Kanade field of the target frame;
+        for markers, the mean over the markers of the 3D distance between predicted and
+        acquired positions.
 
         Returns
         -------
@@ -1056,6 +1121,11 @@ class ViewerModel:
         for t in sorted(res):
             target = int(res[t].target_t)
             if target not in res:
+                continue
+            if hasattr(res[t], "predicted_positions"):
+                d = np.asarray(res[t].predicted_positions, np.float64) - res[target].positions
+                times.append(self.target_time(target))
+                errs.append(float(np.linalg.norm(d, axis=-1).mean()))
                 continue
             lk = getattr(res[target], "field_mm", None)
             if lk is None:
@@ -1078,7 +1148,7 @@ class ViewerModel:
         m = method or self.primary
         res = self.results.get(m, {})
         out_t, out_e = [], []
-        if self.sequence is None:
+        if self.image_sequence is None:
             return np.zeros(0), np.zeros(0)
         for t in sorted(res):
             target = int(res[t].target_t)
@@ -1121,8 +1191,9 @@ class ViewerModel:
         )
 
     # ------------------------------------------------------------------ export
-    def predicted_sequence(self, method: str | None = None) -> ImageSequence:
-        """The predicted frames (issued at frames ``0..newest``) as a sequence at target times."""
+    def predicted_sequence(self, method: str | None = None) -> Replayable:
+        """The predictions issued at the processed frames, at their target times: an image
+        sequence of predicted frames, or predicted marker trajectories (mm)."""
         from motionpredict.sequences import Provenance
 
         m = method or self.primary
@@ -1130,21 +1201,30 @@ class ViewerModel:
         if self.sequence is None or not res:
             raise ConfigurationError("nothing predicted yet: run the replay first")
         ts = sorted(res)
-        frames = np.stack([np.asarray(res[t].predicted_frame, dtype=np.float32) for t in ts])
         times = np.array([self.target_time(int(res[t].target_t)) for t in ts])
         seq = self.sequence
+        extra = {
+            "method": m,
+            "mode": self.settings.mode,
+            "horizon_frames": self.horizon_steps,
+            "horizon_ms": self.horizon_ms,
+            "issued_at_frames": ts,
+        }
+        source = f"predicted by motionpredict ({m}, {self.settings.mode}) from {self.source}"
+        if isinstance(seq, PointTrajectories):
+            return PointTrajectories(
+                positions=np.stack([np.asarray(res[t].predicted_positions) for t in ts]),
+                times=times,
+                names=seq.names,
+                provenance=Provenance(source=source, extra=extra),
+            )
+        frames = np.stack([np.asarray(res[t].predicted_frame, dtype=np.float32) for t in ts])
         prov = Provenance(
             source=f"predicted by motionpredict ({m}, {self.settings.mode}) from {self.source}",
             spacing_source=seq.provenance.spacing_source,
             frame_period_source=seq.provenance.frame_period_source,
             raw_range=seq.provenance.raw_range,
-            extra={
-                "method": m,
-                "mode": self.settings.mode,
-                "horizon_frames": self.horizon_steps,
-                "horizon_ms": self.horizon_ms,
-                "issued_at_frames": ts,
-            },
+            extra=extra,
         )
         return ImageSequence(
             frames=frames,
@@ -1161,15 +1241,24 @@ class ViewerModel:
             raise ConfigurationError("open a sequence first")
         seq = self.sequence
         s = self.settings
+        if isinstance(seq, PointTrajectories):
+            data = (
+                f"- Markers: {seq.n_points} ({', '.join(seq.names or ())}), {seq.n_samples} "
+                f"samples, sample period {seq.sample_period * 1e3:.1f} ms"
+            )
+        else:
+            data = (
+                f"- Frames: {seq.n_frames} of shape {'x'.join(map(str, seq.shape))}, spacing "
+                f"{', '.join(f'{v:g}' for v in seq.spacing)} mm "
+                f"({seq.provenance.spacing_source or 'source not recorded'}), frame period "
+                f"{seq.frame_period * 1e3:.1f} ms "
+                f"({seq.provenance.frame_period_source or 'source not recorded'})"
+            )
         lines = [
             "# motionpredict replay report",
             "",
             f"- Source: {self.source or 'unknown'}",
-            f"- Frames: {seq.n_frames} of shape {'x'.join(map(str, seq.shape))}, spacing "
-            f"{', '.join(f'{v:g}' for v in seq.spacing)} mm "
-            f"({seq.provenance.spacing_source or 'source not recorded'}), frame period "
-            f"{seq.frame_period * 1e3:.1f} ms "
-            f"({seq.provenance.frame_period_source or 'source not recorded'})",
+            data,
             f"- Methods: {', '.join(s.methods)} (primary: {self.primary}); mode: {s.mode}"
             + (" (uses targets before they exist in real time)" if s.mode == "reference" else ""),
             f"- Horizon: {self.horizon_steps} frame(s) = {self.horizon_ms:.1f} ms"
@@ -1178,7 +1267,8 @@ class ViewerModel:
                 if s.system_latency_ms is not None
                 else ""
             ),
-            f"- PCA components: {s.n_components}; training frames: "
+            ("" if self.is_markers else f"- PCA components: {s.n_components}; ")
+            + "training frames: "
             f"{'pipeline default' if s.train_frames is None else s.train_frames}; "
             f"seed {s.seed}",
             f"- Frames acquired: 0..{self.newest}; "
@@ -1216,8 +1306,10 @@ class ViewerModel:
                     f"{stats.n_over_budget} of {stats.n_frames} frames."
                 )
         lines += ["", "## Prediction error (targets already acquired)", ""]
+        geometric = "mean position error (mm)" if self.is_markers else "mean field error (mm)"
+        values = "coordinate" if self.is_markers else "weight"
         lines += [
-            "| method | predictions checked | mean field error (mm) | mean weight error "
+            f"| method | predictions checked | {geometric} | mean {values} error "
             "| mean image RMSE |",
             "|---|---|---|---|---|",
         ]
@@ -1228,7 +1320,7 @@ class ViewerModel:
             ge = f"{np.mean(fe):.3f}" if fe.size else "-"
             we = f"{np.mean(ws['error']):.4g}" if ws["error"].size else "-"
             ie = f"{np.mean(rmse):.4g}" if rmse.size else "-"
-            lines.append(f"| {m} | {rmse.size} | {ge} | {we} | {ie} |")
+            lines.append(f"| {m} | {ws['error'].size} | {ge} | {we} | {ie} |")
         if self.roi is not None:
             lines.append(f"\nField errors are averaged over the ROI (rows, cols) {self.roi}.")
         lines.append("")

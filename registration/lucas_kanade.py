@@ -40,12 +40,20 @@ def _check_image(image: Any, what: str) -> np.ndarray:
 
 
 class _Level:
-    """Reference data of one pyramid level: image, gradient, inverse structure tensor."""
+    """Reference data of one pyramid level.
 
-    def __init__(self, image: Any, grads: list[Any], inverse: dict[tuple[int, int], Any]):
+    Attributes: ``image``; ``grads`` (one array per axis); ``inverse`` (upper triangle of the
+    per-voxel (pseudo-)inverse structure tensor); ``confidence`` (0..1 texture measure) and its
+    Gaussian-smoothed version ``confidence_smooth`` (``None`` without fill-in).
+    """
+
+    def __init__(self, image: Any, grads: list[Any], inverse: dict[tuple[int, int], Any],
+                 confidence: Any, confidence_smooth: Any) -> None:
         self.image = image
         self.grads = grads
         self.inverse = inverse
+        self.confidence = confidence
+        self.confidence_smooth = confidence_smooth
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -96,41 +104,56 @@ class LucasKanade:
             for i in range(n):
                 m[(i, i)] = m[(i, i)] + lam
             trace = trace + n * lam
-        inverse = self._invert(m, trace)
-        level = _Level(image, grads, inverse)
-        level.confidence = self._confidence
-        if p.fill_sigma > 0:
-            level.confidence_smooth = b.gaussian(level.confidence, p.fill_sigma, p.truncate)
-        return level
+        inverse, confidence = self._invert(m, trace)
+        smooth = b.gaussian(confidence, p.fill_sigma, p.truncate) if p.fill_sigma > 0 else None
+        return _Level(image, grads, inverse, confidence, smooth)
 
-    def _invert(self, m: dict[tuple[int, int], Any], trace: Any) -> dict[tuple[int, int], Any]:
-        """Inverse (or pseudo-inverse where ill-conditioned) of the per-voxel symmetric tensors."""
-        b, p, n = self.backend, self.params, self.ndim
-        if n == 2:
+    def _adjugate(self, m: dict[tuple[int, int], Any]) -> tuple[dict[tuple[int, int], Any], Any]:
+        """Upper triangle of the adjugate and the determinant of per-voxel symmetric tensors."""
+        if self.ndim == 2:
             a, bb, c = m[(0, 0)], m[(0, 1)], m[(1, 1)]
-            adj = {(0, 0): c, (0, 1): -bb, (1, 1): a}
-            det = a * c - bb * bb
-        else:
-            a, bb, c = m[(0, 0)], m[(0, 1)], m[(0, 2)]
-            d, e, f = m[(1, 1)], m[(1, 2)], m[(2, 2)]
-            adj = {(0, 0): d * f - e * e, (0, 1): c * e - bb * f, (0, 2): bb * e - c * d,
-                   (1, 1): a * f - c * c, (1, 2): bb * c - a * e, (2, 2): a * d - bb * bb}
-            det = a * adj[(0, 0)] + bb * adj[(0, 1)] + c * adj[(0, 2)]
+            return {(0, 0): c, (0, 1): -bb, (1, 1): a}, a * c - bb * bb
+        a, bb, c = m[(0, 0)], m[(0, 1)], m[(0, 2)]
+        d, e, f = m[(1, 1)], m[(1, 2)], m[(2, 2)]
+        adj = {(0, 0): d * f - e * e, (0, 1): c * e - bb * f, (0, 2): bb * e - c * d,
+               (1, 1): a * f - c * c, (1, 2): bb * c - a * e, (2, 2): a * d - bb * bb}
+        return adj, a * adj[(0, 0)] + bb * adj[(0, 1)] + c * adj[(0, 2)]
+
+    def _invert(self, m: dict[tuple[int, int], Any],
+                trace: Any) -> tuple[dict[tuple[int, int], Any], Any]:
+        """(Pseudo-)inverse of the per-voxel symmetric tensors and a 0..1 texture confidence.
+
+        * well-conditioned tensors with enough texture: plain inverse (adjugate / determinant);
+        * well-conditioned but weak (smallest eigenvalue below the floor): damped inverse
+          ``(M + floor I)^-1``, so noise-level structure cannot produce large steps;
+        * rank-deficient tensors (edges, ``det M / (tr M / n)^n < cond_threshold``): truncated
+          eigen-decomposition (pseudo-inverse); uniform voxels (``tr M <= floor``): zero.
+        """
+        b, p, n = self.backend, self.params, self.ndim
+        adj, det = self._adjugate(m)
         # eigenvalue floor: a fraction of the level's mean eigenvalue (weak, noise-level
         # structure carries no usable motion information) and a float32 round-off guard
         mean_eigenvalue = float(trace.mean()) / n
         floor = max(p.min_eigenvalue * mean_eigenvalue, 1e-7 * float(trace.max()), 1e-20)
         scale = (trace * (1.0 / n)) ** n  # (mean eigenvalue)^n
         ratio = det / b.where(scale > 0, scale, 1.0)
-        # lower bound of the smallest eigenvalue: det / (product of the others)
-        others = trace if n == 2 else trace * trace * 0.25
+        # lower bound of the smallest eigenvalue: det / e_{n-1}, where e_{n-1} (the trace in 2D,
+        # the sum of the principal 2x2 minors in 3D) bounds the product of the other eigenvalues
+        others = trace if n == 2 else adj[(0, 0)] + adj[(1, 1)] + adj[(2, 2)]
         lam_min = det / b.where(others > 0, others, 1.0)
-        good = (ratio > p.cond_threshold) & (lam_min > floor)
         lam_pos = b.where(lam_min > 0, lam_min, 0.0)
-        self._confidence = lam_pos / (lam_pos + max(p.min_eigenvalue * mean_eigenvalue, 1e-20))
-        safe_det = b.where(good, det, 1.0)
-        inverse = {key: b.where(good, value / safe_det, 0.0) for key, value in adj.items()}
-        bad = ~good
+        confidence = lam_pos / (lam_pos + max(p.min_eigenvalue * mean_eigenvalue, 1e-20))
+        well = (ratio > p.cond_threshold) & (trace > floor)
+        weak = well & (lam_min <= floor)
+        if bool(weak.any()):
+            damp = b.where(weak, floor, 0.0)
+            damped = dict(m)
+            for i in range(n):
+                damped[(i, i)] = m[(i, i)] + damp
+            adj, det = self._adjugate(damped)
+        safe_det = b.where(well, det, 1.0)
+        inverse = {key: b.where(well, value / safe_det, 0.0) for key, value in adj.items()}
+        bad = (~well) & (trace > floor)
         if bool(bad.any()):
             mats = b.stack([b.stack([m[(min(i, j), max(i, j))][bad] for j in range(n)])
                             for i in range(n)])  # (n, n, K)
@@ -138,7 +161,7 @@ class LucasKanade:
             pinv = b.pinv_sym(mats, p.rcond, floor)
             for key in inverse:
                 inverse[key][bad] = pinv[:, key[0], key[1]]
-        return inverse
+        return inverse, confidence
 
     # ------------------------------------------------------------------ moving side
     def _refine(self, level: _Level, moving: Any, u: Any) -> Any:
@@ -171,7 +194,7 @@ class LucasKanade:
                                  1.0)
                 step = [comp * shrink for comp in step]
             u = u + b.stack(step)
-        if p.fill_sigma > 0:
+        if level.confidence_smooth is not None:
             # normalised convolution: voxels without texture take the confidence-weighted
             # average flow of their neighbourhood (radius ~ fill_sigma px of this level)
             c = level.confidence

@@ -85,7 +85,7 @@ class LKParams:
     sigma_init: float = 0.5
     sigma_subsample: float = 1.0
     sigma_lk: float = 2.0
-    levels: int = 3
+    levels: int = 4
     iterations: int = 2
     gradient: GradientOperator = "central"
     truncate: float = 2.0
@@ -129,6 +129,10 @@ class LKParams:
     def from_mapping(cls, values: Mapping[str, Any], **overrides: Any) -> LKParams:
         """Build parameters from a mapping such as ``reference_lk_parameters`` of a sequence.json.
 
+        The result is the plain algorithm of the reference implementation (no eigenvalue floor
+        beyond round-off, no fill-in: ``min_eigenvalue=0``, ``fill_sigma=0``), so that the
+        published parameter sets reproduce the published fields; ``overrides`` may change that.
+
         Parameters
         ----------
         values
@@ -137,7 +141,7 @@ class LKParams:
         **overrides
             Field values that replace those of ``values``.
         """
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"min_eigenvalue": 0.0, "fill_sigma": 0.0}
         for key, value in values.items():
             if key not in REFERENCE_KEYS:
                 raise ConfigurationError(

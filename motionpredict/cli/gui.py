@@ -138,4 +138,5 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         spacing_mm=spacing,
         frame_period_s=period,
+        display=display,
     )

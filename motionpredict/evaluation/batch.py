@@ -282,6 +282,23 @@ def _dask(pending: list[dict[str, Any]], run_dir: Path, address: Any) -> Iterato
             client.close()
 
 
+def _warm_registration_cache(pending: list[dict[str, Any]], run_dir: Path) -> None:
+    """Register each image sequence once here, so parallel workers do not all do it."""
+    seen = set()
+    for job in pending:
+        if job["kind"] == "markers":
+            continue
+        key = content_hash(job["sequence"], job["lk"], job["backend"])
+        if key in seen:
+            continue
+        seen.add(key)
+        seq = load_sequence(job["sequence"])
+        if isinstance(seq.data, ImageSequence):
+            register_all(seq.data, lk_params=job["lk"] or None,
+                         reference_index=int(job["sequence"].get("reference_index", 0)),
+                         backend=job["backend"], cache=ArrayCache(run_dir / "cache"))
+
+
 @dataclass
 class RunSummary:
     """What :func:`run_evaluation` did."""
@@ -340,6 +357,7 @@ def run_evaluation(
         store.set_meta("python", sys.version.split()[0])
         pending = [j for j in all_jobs if j["key"] not in done]
         skipped = len(all_jobs) - len(pending)
+        _warm_registration_cache(pending, run_dir)
         address = scheduler if scheduler is not None else cfg.address
         n_jobs = int(jobs or cfg.jobs)
         results = _dask(pending, run_dir, address) if address else _local(pending, run_dir,

@@ -36,18 +36,13 @@ Example::
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.forecasters import MODES, get
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 _RUN_KEYS = {"output", "jobs", "address", "name"}
 _EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",

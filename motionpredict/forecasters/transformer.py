@@ -159,9 +159,9 @@ class SequenceTransformer(_TransformerBase):
     test_params: ClassVar[dict[str, Any]] = {
         "k": 6,
         "d_model": 8,
-        "epochs": 8,
+        "epochs": 5,
         "dropout": 0.0,
-        "lr": 5e-3,
+        "lr": 1e-2,
     }
     published_grids: ClassVar[dict[str, dict[str, tuple[Any, ...]]]] = {
         name: {"k": grid} for name, grid in K_GRIDS.items()
@@ -246,9 +246,9 @@ class PopulationTransformer(_TransformerBase):
     test_params: ClassVar[dict[str, Any]] = {
         "k": 6,
         "d_model": 8,
-        "epochs": 8,
+        "epochs": 5,
         "dropout": 0.0,
-        "lr": 5e-3,
+        "lr": 1e-2,
     }
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jinja2
 from matplotlib.figure import Figure
@@ -67,4 +67,4 @@ def render_html(title: str, version: str, sections: list[tuple[str, list[Figure 
         out.append({"title": stitle, "items": rendered})
     return env.from_string(_TEMPLATE).render(
         title=title, version=version, sections=out, has_reference=has_reference,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))

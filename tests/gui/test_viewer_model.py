@@ -346,3 +346,42 @@ def test_cli_rejects_bad_options_before_starting_qt(capsys):
     assert "not both" in capsys.readouterr().err
     assert main(["gui", "--phantom", "--size", "big"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_marker_trajectories_replay():
+    from motionpredict.phantom import make_markers
+    from motionpredict.sequences import PointTrajectories
+
+    traj = make_markers(seed=5, duration_s=8.0, rate_hz=10.0).sequence
+    m = ViewerModel()
+    m.set_sequence(traj, source="markers")
+    assert m.is_markers and m.image_sequence is None
+    m.update_settings(methods=("no-prediction",), horizon_ms=300.0, train_frames=30)
+    proc = m.create_processor()
+    m.begin(proc.prepare())
+    assert m.first_frame == 30 and m.horizon_steps == 3
+    for _ in range(10):
+        m.add_frame(proc.process_next())
+    # measured values are the 9 coordinates; no-prediction forecasts the last sample
+    ws = m.weight_series()
+    series = traj.as_series()
+    np.testing.assert_allclose(ws["true"], series[:40])
+    np.testing.assert_allclose(ws["predicted"], series[30:40])
+    np.testing.assert_allclose(ws["pred_times"], traj.times[33:43])
+    # position error: mean over markers of the 3D distance between sample t and t + 3
+    t_err, err = m.field_error_series()
+    dist = np.linalg.norm(traj.positions[30:37] - traj.positions[33:40], axis=-1).mean(axis=1)
+    np.testing.assert_allclose(err, dist)
+    np.testing.assert_allclose(t_err, traj.times[33:40])
+    assert m.image_error_series()[0].size == 0
+    assert m.comparison(39) is None and m.predicted(39) is None
+    _, table = m.latency_table()
+    assert np.all(table[:, STAGES.index("register")] == 0) and np.all(table[:, 0] >= 0)
+    pred = m.predicted_sequence()
+    assert isinstance(pred, PointTrajectories) and pred.names == traj.names
+    np.testing.assert_allclose(pred.positions, traj.positions[30:40])
+    text = m.report_text()
+    assert "- Markers: 3 (LAC, UAC, UCC), 80 samples" in text
+    assert "mean position error (mm)" in text and f"| {dist.mean():.3f} |" in text
+    with pytest.raises(ValidationError):
+        m.set_sequence(traj, roi=(0, 0, 2, 2))

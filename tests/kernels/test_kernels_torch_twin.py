@@ -144,3 +144,28 @@ def test_invalid_configuration_raises():
         new_state(cfg, seeds=[0, 1, 2], lr=[0.1, 0.2])
     with pytest.raises(ConfigurationError):
         new_state(cfg, seeds=[], lr=0.1)
+
+
+@pytest.mark.parametrize(("mode", "h"), [("causal", 3), ("reference", 1)])
+def test_twin_matches_uoro_as_coded(mode, h):
+    ys = _series(2)
+    cfg = BatchedRNNConfig("uoro", n_hidden=Q, history=K, n_features=P, horizon=h, mode=mode,
+                           uoro_variant="as-coded")
+    st = new_state(cfg, seeds=[3, 4], lr=[0.3, 0.1], dtype=torch.float64, uoro_noise="numpy")
+    preds = np.full((2, T, P), np.nan)
+    for t in range(T):
+        look = torch.tensor(ys[:, min(t + h, T - 1)])
+        pr = rnn_step_torch(st, torch.tensor(ys[:, t]), lookahead=look,
+                            has_lookahead=torch.full((2,), t + h < T))
+        if t + h < T:
+            preds[:, t + h] = pr.numpy()
+    for i, (seed, eta) in enumerate([(3, 0.3), (4, 0.1)]):
+        f = get("uoro")(horizon=h, n_features=P, mode=mode, seed=seed, k=K, q=Q, eta=eta,
+                        variant="as-coded")
+        ref = run_online(f, ys[i]).predicted
+        # the finite-difference tangent divides rounding errors (1e-16) by eps = 1e-7
+        np.testing.assert_allclose(preds[i, h:], ref[h:], rtol=0, atol=1e-7)
+        np.testing.assert_allclose(st.w[i].numpy(), f.w_ab, rtol=0, atol=1e-7)
+    # the variant really differs from the correct estimator
+    f = get("uoro")(horizon=h, n_features=P, mode=mode, seed=4, k=K, q=Q, eta=0.1)
+    assert np.nanmax(np.abs(run_online(f, ys[1]).predicted - preds[1])) > 1e-4

@@ -38,8 +38,10 @@ def test_register_writes_fields_quality_and_summary(cine, tmp_path, capsys):
     assert rc == 0
     assert "registered 4 frames" in capsys.readouterr().out
     fields = read_fields(out / "fields.mha")
-    expected = register_sequence(seq, params=LKParams(sigma_init=0.1, sigma_subsample=1.0,
-                                                      sigma_lk=2.0, levels=2, iterations=3))
+    # a sequence.json gives the plain reference algorithm (no eigenvalue floor, no fill-in)
+    expected = register_sequence(seq, params=LKParams(
+        sigma_init=0.1, sigma_subsample=1.0, sigma_lk=2.0, levels=2, iterations=3,
+        min_eigenvalue=0.0, fill_sigma=0.0))
     assert fields.fields.shape == (4, *SHAPE, 2)
     np.testing.assert_allclose(fields.fields, expected.fields, atol=1e-4)
     inner = fields.fields[3, 8:-8, 8:-8].reshape(-1, 2).mean(0)

@@ -170,5 +170,7 @@ def test_params_from_reference_mapping():
                                "pyramid_levels": 3, "iterations": 2})
     assert (p.sigma_init, p.sigma_subsample, p.sigma_lk, p.levels, p.iterations) == (
         0.1, 1, 2, 3, 2)
+    assert (p.min_eigenvalue, p.fill_sigma) == (0.0, 0.0)  # the reference algorithm
+    assert LKParams.from_mapping({"levels": 2}, fill_sigma=3.0).fill_sigma == 3.0
     with pytest.raises(ConfigurationError, match="unknown"):
         LKParams.from_mapping({"window": 3})

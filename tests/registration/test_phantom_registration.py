@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from motionpredict.registration import LKParams, register_sequence
+from scipy import ndimage
 
 phantom = pytest.importorskip("motionpredict.phantom")
 

@@ -1,0 +1,336 @@
+"""4DCT prediction pipeline: forecast internal points (or a surrogate), rebuild the future volume.
+
+Steps (see ``docs/ct4d.md``)
+----------------------------
+1. Fields of every 4DCT phase relative to the reference phase (3D Lucas-Kanade, or known fields).
+2. Internal points: user-given or picked around the tumour ROI
+   (:func:`motionpredict.ct4d.points.pick_points`), tracked through the fields.
+3. A breathing-length series cycled through the phases
+   (:class:`motionpredict.ct4d.breathing_series.BreathingSeries`): long point trajectories.
+4. Forecast: the ``(T, 3N)`` point coordinates (or any surrogate ``(T, p)``) are standardised with
+   the statistics of the training window and fed to a registered forecaster online
+   (predict-then-learn, :func:`motionpredict.forecasters.run_online`); horizon in s.
+5. Correspondence: a model fitted on training pairs (the phases, optionally plus training samples
+   of the series) maps the forecast surrogate to a 3D field; the reference volume is pushed
+   forward by that field (Gaussian splatting, sigma 0.5 voxel) into the predicted volume.
+6. Metrics on the test samples: point RMSE / max / jitter (mm), volume Pearson / nRMSE in the
+   tumour ROI, and per-step times (forecast, correspondence, warp; ms).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from motionpredict.ct4d.breathing_series import BreathingSeries
+from motionpredict.ct4d.correspondence import CorrespondenceModel, make_correspondence
+from motionpredict.ct4d.metrics import point_errors, volume_metrics
+from motionpredict.errors import ConfigurationError, ValidationError
+from motionpredict.forecasters import DivergenceEvent, Mode, Standardizer, get, run_online
+from motionpredict.pipeline import horizon_to_steps
+from motionpredict.registration import roi_from_bounds, warp_forward
+
+
+def roi_mask_xyz(roi: Mapping[str, Sequence[int]], shape: tuple[int, int, int]) -> np.ndarray:
+    """Tumour ROI mask from 1-based inclusive ``x``, ``y``, ``z`` voxel ranges (sequence.json).
+
+    The ranges follow the reference implementation's MATLAB convention: ``x`` = columns,
+    ``y`` = rows, ``z`` = slices, so the mask in array-axis order ``(slices, rows, cols)`` spans
+    ``z``, ``y``, ``x``.
+    """
+    try:
+        bounds = [tuple(int(v) for v in roi[k]) for k in ("z", "y", "x")]
+    except (KeyError, TypeError, ValueError):
+        raise ConfigurationError(f"ROI needs x, y and z ranges [first, last], got {roi}") from None
+    return roi_from_bounds(bounds, shape)  # type: ignore[arg-type]
+
+
+@dataclass
+class SeriesForecast:
+    """Forecasts of one method at one horizon over a surrogate series.
+
+    Attributes
+    ----------
+    method, mode
+        Forecaster name and mode (``"reference"`` = published look-ahead).
+    horizon_s, horizon_steps
+        Horizon in s and in samples.
+    train_samples
+        Number of samples of the training window (standardisation, offline fitting).
+    predicted, true
+        ``(T, p)`` forecasts aligned to the time they are for (NaN where none was issued) and
+        the true series.
+    step_ms
+        ``(T,)`` wall time of each forecaster step (predict + learn), ms.
+    events
+        Divergence events of the forecaster.
+    """
+
+    method: str
+    mode: Mode
+    horizon_s: float
+    horizon_steps: int
+    train_samples: int
+    predicted: np.ndarray
+    true: np.ndarray
+    step_ms: np.ndarray
+    events: list[DivergenceEvent] = field(default_factory=list)
+
+    @property
+    def test(self) -> slice:
+        """Test samples: every sample after the training window."""
+        return slice(self.train_samples, None)
+
+    def point_errors(self) -> dict[str, float]:
+        """Point RMSE / max / jitter (mm) on the test samples (series of 3D points)."""
+        p, y = self.predicted[self.test], self.true[self.test]
+        if p.shape[1] % 3:
+            raise ValidationError("point errors need a series of 3D points (3N columns)")
+        return point_errors(p.reshape(p.shape[0], -1, 3), y.reshape(y.shape[0], -1, 3))
+
+
+def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon_s: float,
+                    train_samples: int, params: Mapping[str, Any] | None = None,
+                    mode: Mode = "causal", seed: int = 0,
+                    round_horizon: bool = False) -> SeriesForecast:
+    """Forecast a ``(T, p)`` series (point coordinates in mm, a surrogate) ``horizon_s`` ahead.
+
+    Parameters
+    ----------
+    series
+        ``(T, p)`` samples (e.g. ``PointTrajectories.as_series()``).
+    period_s
+        Time between samples, s.
+    method
+        Registered forecaster name (``"rtrl"``, ``"lms"``, ``"linear"``...).
+    horizon_s
+        Horizon in s (a whole number of sample periods unless ``round_horizon``).
+    train_samples
+        Training window length (samples): standardisation statistics and offline fitting; the
+        test samples are the ones after it.
+    params
+        Forecaster hyper-parameters (defaults of the method otherwise).
+    mode
+        ``"causal"`` (default) or ``"reference"``.
+    seed
+        Forecaster seed.
+    round_horizon
+        Round the horizon to a whole number of periods.
+    """
+    y = np.asarray(series, dtype=np.float64)
+    if y.ndim != 2 or not np.all(np.isfinite(y)):
+        raise ValidationError(f"series must be a finite (T, p) array, got shape {y.shape}")
+    n = y.shape[0]
+    if not 2 <= int(train_samples) < n:
+        raise ConfigurationError(f"train_samples must be in 2..{n - 1}, got {train_samples}")
+    h = horizon_to_steps(float(horizon_s), float(period_s), round_horizon=round_horizon)
+    if h >= int(train_samples):
+        raise ConfigurationError(f"horizon of {h} samples is not shorter than the training window")
+    std = Standardizer(y[:train_samples])
+    forecaster = get(method)(horizon=h, n_features=y.shape[1], mode=mode, seed=seed,
+                             **dict(params or {}))
+    run = run_online(forecaster, std.transform(y), fit_until=int(train_samples))
+    predicted = std.inverse(run.predicted)
+    return SeriesForecast(method=method, mode=run.mode, horizon_s=h * float(period_s),
+                          horizon_steps=h, train_samples=int(train_samples), predicted=predicted,
+                          true=y, step_ms=run.step_ms, events=run.events)
+
+
+def training_pairs(series: BreathingSeries, surrogate: np.ndarray, phase_surrogate: np.ndarray,
+                   *, train_samples: int, n_from_train: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Training pairs of a correspondence model: the phases, plus training samples of the series.
+
+    Parameters
+    ----------
+    series
+        The breathing series.
+    surrogate
+        ``(T, p)`` surrogate of every sample of the series.
+    phase_surrogate
+        ``(n_phases, p)`` surrogate at the phases (e.g. tracked point positions).
+    train_samples
+        Training window length; only samples before it are used.
+    n_from_train
+        Number of training samples added, evenly spread over the window (0: phases only).
+
+    Returns
+    -------
+    (surrogates, fields)
+        ``(n, p)`` and ``(n, D, H, W, 3)`` mm.
+    """
+    s_ph = np.asarray(phase_surrogate, dtype=np.float64).reshape(series.n_phases, -1)
+    fields = [series.phase_fields.fields]
+    sur = [s_ph]
+    if n_from_train > 0:
+        idx = np.unique(np.linspace(0, train_samples - 1, int(n_from_train)).round().astype(int))
+        fields.append(np.stack([series.field(k) for k in idx]))
+        sur.append(np.asarray(surrogate, dtype=np.float64).reshape(series.n_samples, -1)[idx])
+    return np.concatenate(sur), np.concatenate(fields)
+
+
+@dataclass
+class VolumeForecast:
+    """Predicted volumes against the actual ones on some test samples.
+
+    Attributes
+    ----------
+    indices
+        ``(K,)`` evaluated sample indices.
+    pearson, nrmse
+        ``(K,)`` similarity of predicted and actual volume inside the ROI.
+    correspondence_ms, warp_ms
+        ``(K,)`` time to build the predicted field / to warp the reference volume, ms.
+    field_error_mm
+        ``(K,)`` mean over ROI voxels of ``|u_predicted - u_true|``, mm.
+    """
+
+    indices: np.ndarray
+    pearson: np.ndarray
+    nrmse: np.ndarray
+    correspondence_ms: np.ndarray
+    warp_ms: np.ndarray
+    field_error_mm: np.ndarray
+
+    def summary(self) -> dict[str, float]:
+        """Means of the similarity metrics and medians of the times."""
+        return {
+            "pearson_mean": float(np.mean(self.pearson)),
+            "pearson_min": float(np.min(self.pearson)),
+            "nrmse_mean": float(np.mean(self.nrmse)),
+            "field_error_mm": float(np.mean(self.field_error_mm)),
+            "correspondence_ms": float(np.median(self.correspondence_ms)),
+            "warp_ms": float(np.median(self.warp_ms)),
+        }
+
+
+def predict_volume(reference: np.ndarray, model: CorrespondenceModel, surrogate: np.ndarray,
+                   spacing: tuple[float, ...], *,
+                   sigma_px: float = 0.5) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Predicted volume for one (forecast) surrogate vector.
+
+    Returns
+    -------
+    (volume, field_mm, correspondence_ms, warp_ms)
+        ``(D, H, W)`` predicted volume, ``(D, H, W, 3)`` predicted field in mm, and the times of
+        the two steps in ms.
+    """
+    t0 = time.perf_counter()
+    u = model.predict(np.asarray(surrogate, dtype=np.float64).ravel())
+    t1 = time.perf_counter()
+    vol = np.asarray(warp_forward(reference, u / np.asarray(spacing, dtype=np.float32),
+                                  sigma=sigma_px))
+    t2 = time.perf_counter()
+    return vol, u, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+
+def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
+                     predicted_surrogate: np.ndarray, indices: Sequence[int],
+                     roi_mask: np.ndarray) -> VolumeForecast:
+    """Compare predicted and actual volumes of the series at ``indices``.
+
+    Parameters
+    ----------
+    series
+        The breathing series (actual volume of sample ``k`` = ``series.volume(k)``).
+    model
+        A fitted correspondence model.
+    predicted_surrogate
+        ``(T, p)`` forecast surrogate aligned to the sample it is for.
+    indices
+        Samples to evaluate (each must have a forecast).
+    roi_mask
+        ``(D, H, W)`` bool tumour ROI for the metrics.
+    """
+    idx = np.asarray(indices, dtype=int)
+    sur = np.asarray(predicted_surrogate, dtype=np.float64).reshape(series.n_samples, -1)
+    if not np.all(np.isfinite(sur[idx])):
+        raise ValidationError("some evaluated samples have no forecast (inside the horizon)")
+    mask = np.asarray(roi_mask, dtype=bool)
+    out = {k: np.zeros(len(idx)) for k in ("p", "n", "c", "w", "f")}
+    for j, k in enumerate(idx):
+        vol, u, c_ms, w_ms = predict_volume(series.reference, model, sur[k], series.spacing)
+        true_u = series.field(k)
+        m = volume_metrics(vol, series.volume(k), mask)
+        out["p"][j], out["n"][j] = m["pearson"], m["nrmse"]
+        out["c"][j], out["w"][j] = c_ms, w_ms
+        out["f"][j] = float(np.linalg.norm(u[mask] - true_u[mask], axis=-1).mean())
+    return VolumeForecast(indices=idx, pearson=out["p"], nrmse=out["n"],
+                          correspondence_ms=out["c"], warp_ms=out["w"], field_error_mm=out["f"])
+
+
+@dataclass
+class Ct4dRun:
+    """One method at one horizon: point forecasts and (optionally) predicted volumes.
+
+    Attributes
+    ----------
+    forecast
+        Forecast of the point coordinates (or the surrogate).
+    points
+        Point errors on the test samples (``None`` for a non-point surrogate).
+    volumes
+        Volume comparison on the evaluated samples (``None`` when not asked for).
+    """
+
+    forecast: SeriesForecast
+    points: dict[str, float] | None
+    volumes: VolumeForecast | None
+
+    def row(self) -> dict[str, Any]:
+        """One flat table row: method, horizon, point errors, volume metrics, step times."""
+        f = self.forecast
+        row: dict[str, Any] = {"method": f.method, "mode": f.mode, "horizon_s": f.horizon_s,
+                               "horizon_steps": f.horizon_steps,
+                               "forecast_ms": float(np.median(f.step_ms[f.test]))}
+        if self.points is not None:
+            row.update(self.points)
+        if self.volumes is not None:
+            row.update(self.volumes.summary())
+        return row
+
+
+def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: CorrespondenceModel | None,
+             *, method: str, horizon_s: float, train_samples: int, roi_mask: np.ndarray | None,
+             volume_samples: int = 0, params: Mapping[str, Any] | None = None,
+             mode: Mode = "causal", seed: int = 0, points: bool = True,
+             round_horizon: bool = False) -> Ct4dRun:
+    """Forecast a surrogate of a breathing series and rebuild predicted volumes.
+
+    Parameters
+    ----------
+    series
+        Breathing series cycled through the 4DCT phases.
+    surrogate
+        ``(T, p)`` surrogate series: tracked point coordinates (``(T, N, 3)`` accepted) or an
+        external signal.
+    model
+        Correspondence model fitted on training pairs with the same surrogate (``None``: points
+        only).
+    method, horizon_s, train_samples, params, mode, seed, round_horizon
+        As in :func:`forecast_series`.
+    roi_mask
+        Tumour ROI for the volume metrics.
+    volume_samples
+        Number of test samples (evenly spread) whose volumes are predicted and compared (each
+        costs two 3D warps); 0 skips the volumes.
+    points
+        Compute point errors (the surrogate is a set of 3D points).
+    """
+    y = np.asarray(surrogate, dtype=np.float64).reshape(series.n_samples, -1)
+    fc = forecast_series(y, series.frame_period_s, method=method, horizon_s=horizon_s,
+                         train_samples=train_samples, params=params, mode=mode, seed=seed,
+                         round_horizon=round_horizon)
+    errs = fc.point_errors() if points else None
+    vols = None
+    if model is not None and volume_samples > 0:
+        if roi_mask is None:
+            raise ConfigurationError("volume metrics need a tumour ROI mask")
+        first = max(train_samples, fc.horizon_steps)
+        idx = np.unique(np.linspace(first, series.n_samples - 1, int(volume_samples))
+                        .round().astype(int))
+        vols = evaluate_volumes(series, model, fc.predicted, idx, roi_mask)
+    return Ct4dRun(forecast=fc, points=errs, volumes=vols)
