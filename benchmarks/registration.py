@@ -206,8 +206,8 @@ def table_real() -> None:
         mask = roi_from_bounds([tuple(roi["y"]), tuple(roi["x"])], seq.shape)
         for label, params in [
             ("reference", LKParams.from_mapping(meta["reference_lk_parameters"])),
-            ("reference, plain LK", LKParams.from_mapping(meta["reference_lk_parameters"],
-                                                          min_eigenvalue=0.0, fill_sigma=0.0)),
+            ("reference + floor/fill", LKParams.from_mapping(meta["reference_lk_parameters"],
+                                                             min_eigenvalue=0.1, fill_sigma=4.0)),
             ("defaults", LKParams()),
         ]:
             lk = LucasKanade(seq.frames[0], params)

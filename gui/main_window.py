@@ -643,6 +643,7 @@ class MainWindow(QMainWindow):
                 done(value)
             except Exception as exc:
                 self.report_error("Cannot open", exc)
+        self._continue()
 
     def _add_recent(self, path: str) -> None:
         recent = [p for p in self.recent_files() if p != path]
@@ -910,6 +911,7 @@ class MainWindow(QMainWindow):
         ``.mha``, ``.nii``/``.nii.gz`` or ``.seq.nrrd`` by extension; an existing folder or a
         path without extension writes a DICOM series into that folder.
         """
+        self.pause()
         try:
             seq = self.model.predicted_sequence()
         except Exception as exc:

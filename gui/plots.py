@@ -76,6 +76,11 @@ class PlotData:
     quantity: str = "PCA weight"
     error_label: str = "field error (mm)"
 
+    @property
+    def title(self) -> str:
+        """What the top plot shows, for its title."""
+        return "marker z (mm)" if self.quantity.startswith("marker") else "PCA weights"
+
     @classmethod
     def from_model(cls, model: ViewerModel) -> PlotData:
         """Snapshot of the model's series (copies)."""
@@ -147,7 +152,7 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
         if data.training_end_s is not None and data.training_start_s is not None:
             aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
         aw.set_title(
-            f"{data.quantity}: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
+            f"{data.title}: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
             f"(dashed), {data.primary}; grey = training",
             fontsize=8,
         )

@@ -218,7 +218,7 @@ class _ForecastCore:
         mode: Mode,
         seed: int,
         params: dict[str, Any] | None,
-        fit_until: int,
+        fit_series: np.ndarray,
         lookahead: Callable[[int], np.ndarray | None],
     ) -> None:
         self.standardizer = Standardizer(train)
@@ -227,7 +227,7 @@ class _ForecastCore:
             method, horizon=horizon, n_features=train.shape[1], mode=mode, seed=seed, params=params
         )
         if not self.forecaster.online:
-            self.forecaster.fit(z[: max(2, min(fit_until, len(z)))])
+            self.forecaster.fit(self.standardizer.transform(fit_series))
         for t in range(len(z)):
             look = None
             if mode == "reference":
@@ -441,12 +441,9 @@ class OnlineFramePipeline(_ForecastCore):
             mode=self.mode,
             seed=self.seed,
             params=self.method_params,
-            fit_until=self.offline_fit_until,
+            fit_series=weights[: self.offline_fit_until],
             lookahead=ahead,
         )
-        if not self.forecaster.online and self.offline_fit_until > self.train_frames:
-            z = self.standardizer.transform(weights[: self.offline_fit_until])
-            self.forecaster.fit(z)
         self._next_t = self.train_frames
 
     def process(self, t: int) -> FrameResult:
@@ -569,11 +566,8 @@ class OnlineMarkerPipeline(_ForecastCore):
         self._setup_forecaster(
             self._series[: self.train_samples], method=self.method, horizon=self._h,
             mode=self.mode, seed=self.seed, params=self.method_params,
-            fit_until=self.offline_fit_until, lookahead=self._ahead,
+            fit_series=self._series[: self.offline_fit_until], lookahead=self._ahead,
         )
-        if not self.forecaster.online and self.offline_fit_until > self.train_samples:
-            self.forecaster.fit(self.standardizer.transform(
-                self._series[: self.offline_fit_until]))
         self._next_t = self.train_samples
         if progress is not None:
             progress(self.train_samples, self.train_samples)

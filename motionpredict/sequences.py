@@ -27,7 +27,9 @@ import numpy as np
 from motionpredict.errors import ValidationError
 
 #: Where a physical quantity came from; reported by ``motionpredict info``.
-Source = Literal["header", "acquisition-times", "card", "sidecar", "option", "phantom", "convention"]
+Source = Literal[
+    "header", "acquisition-times", "card", "sidecar", "option", "phantom", "convention"
+]
 
 
 @dataclass
@@ -72,7 +74,8 @@ def _check_times(times: np.ndarray, n: int, what: str) -> np.ndarray:
         if np.any(steps <= 0):
             bad = int(np.argmax(steps <= 0))
             raise ValidationError(
-                f"{what}: frame times must increase strictly; time {bad + 1} ({times[bad + 1]:.6g} s)"
+                f"{what}: frame times must increase strictly; time {bad + 1} "
+                f"({times[bad + 1]:.6g} s)"
                 f" does not follow time {bad} ({times[bad]:.6g} s)"
             )
     return times
@@ -280,7 +283,8 @@ class DisplacementFieldSeries:
                 f"reference_index {self.reference_index} outside 0..{f.shape[0] - 1}"
             )
         self.reference_index = int(self.reference_index)
-        self.origin = tuple(float(o) for o in (np.zeros(nd) if self.origin is None else self.origin))
+        origin = np.zeros(nd) if self.origin is None else self.origin
+        self.origin = tuple(float(o) for o in origin)
         self.direction = np.eye(nd) if self.direction is None else np.asarray(self.direction, float)
 
     @property

@@ -677,6 +677,7 @@ class ViewerModel:
         self.results: dict[str, dict[int, FrameResultLike]] = {}
         self.timings: dict[int, dict[str, float]] = {}
         self._ticks: deque[tuple[float, int]] = deque(maxlen=32)
+        self._field_errors: dict[str, dict[int, float]] = {}
         self._contours: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ sequence and settings
@@ -797,6 +798,7 @@ class ViewerModel:
     def _clear_results(self, *, emit: bool = True) -> None:
         self.results = {m: {} for m in self.settings.methods}
         self.timings = {}
+        self._field_errors = {}
         self.position = -1
         self.newest = -1
         self.first_frame = None
@@ -1117,27 +1119,34 @@ class ViewerModel:
         """
         m = method or self.primary
         res = self.results.get(m, {})
+        cache = self._field_errors.setdefault(m, {})  # each error is computed once
         times, errs = [], []
         for t in sorted(res):
             target = int(res[t].target_t)
             if target not in res:
                 continue
-            if hasattr(res[t], "predicted_positions"):
-                d = np.asarray(res[t].predicted_positions, np.float64) - res[target].positions
-                times.append(self.target_time(target))
-                errs.append(float(np.linalg.norm(d, axis=-1).mean()))
-                continue
-            lk = getattr(res[target], "field_mm", None)
-            if lk is None:
-                continue
-            diff = np.asarray(res[t].predicted_field_mm, np.float64) - np.asarray(lk, np.float64)
-            norm = np.sqrt(np.sum(diff * diff, axis=-1))
-            if self.roi is not None and norm.ndim == 2:
-                r0, c0, r1, c1 = self.roi
-                norm = norm[r0:r1, c0:c1]
+            if t not in cache:
+                err = self._prediction_error_mm(res[t], res[target])
+                if err is None:
+                    continue
+                cache[t] = err
             times.append(self.target_time(target))
-            errs.append(float(norm.mean()))
+            errs.append(cache[t])
         return np.asarray(times, dtype=np.float64), np.asarray(errs, dtype=np.float64)
+
+    def _prediction_error_mm(self, issued: Any, target: Any) -> float | None:
+        if hasattr(issued, "predicted_positions"):
+            d = np.asarray(issued.predicted_positions, np.float64) - target.positions
+            return float(np.linalg.norm(d, axis=-1).mean())
+        lk = getattr(target, "field_mm", None)
+        if lk is None:
+            return None
+        diff = np.asarray(issued.predicted_field_mm, np.float64) - np.asarray(lk, np.float64)
+        norm = np.sqrt(np.sum(diff * diff, axis=-1))
+        if self.roi is not None and norm.ndim == 2:
+            r0, c0, r1, c1 = self.roi
+            norm = norm[r0:r1, c0:c1]
+        return float(norm.mean())
 
     def image_error_series(self, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """RMS intensity difference between each checked prediction and the acquired frame.

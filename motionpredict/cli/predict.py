@@ -118,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         tr = (sp.get("online_methods") or sp).get("train") if isinstance(sp, dict) else None
         train = int(tr[1]) if tr else None
     out = args.out or Path(f"predict-{name}-{args.method}")
+    from motionpredict.ct4d.command import is_ct4d, predict_4dct
+
+    if is_ct4d(data, meta):  # 4DCT phases: internal points and predicted volumes (docs/ct4d.md)
+        for w in predict_4dct(data, meta, out, method=args.method, horizon_s=horizon_s,
+                              mode=args.mode, seed=args.seed, params=params,
+                              round_horizon=args.round_horizon, backend=args.backend):
+            print(w)
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     if (out / "results.sqlite").exists():
         (out / "results.sqlite").unlink()

@@ -7,6 +7,7 @@
 * :func:`forecast_series`, :func:`run_ct4d`, :func:`predict_volume` - forecast points or a
   surrogate at a horizon in s and rebuild the predicted volume;
 * :func:`point_errors`, :func:`volume_metrics` - mm errors, ROI Pearson / nRMSE;
+* :func:`prepare_ct4d` - register, pick and track points, build the series in one call;
 * :func:`orthogonal_views` - three slices with tumour contours, as arrays for the GUI.
 """
 
@@ -22,6 +23,7 @@ from motionpredict.ct4d.correspondence import (
     NadarayaWatsonCorrespondence,
     make_correspondence,
 )
+from motionpredict.ct4d.experiment import Ct4dSetup, prepare_ct4d
 from motionpredict.ct4d.metrics import point_errors, volume_metrics
 from motionpredict.ct4d.pipeline import (
     Ct4dRun,
@@ -41,6 +43,7 @@ __all__ = [
     "BreathingSeries",
     "CorrespondenceModel",
     "Ct4dRun",
+    "Ct4dSetup",
     "LinearCorrespondence",
     "NadarayaWatsonCorrespondence",
     "OrthoView",
@@ -57,6 +60,7 @@ __all__ = [
     "pick_points",
     "point_errors",
     "predict_volume",
+    "prepare_ct4d",
     "roi_mask_xyz",
     "run_ct4d",
     "track_points",

@@ -65,7 +65,8 @@ class SeriesParams(Record):
     cycle_amplitudes
         Drawn amplitude factor of each cycle (1 = the 4DCT's own amplitude).
     drift_rate_mm_per_min, wander_mm, wander_period_s, wander_phase_rad
-        Drawn drift: linear rate (mm/min), sinusoidal wander amplitude (mm), period (s), phase (rad).
+        Drawn drift: linear rate (mm/min), sinusoidal wander amplitude (mm), period (s) and
+        phase (rad).
     """
 
     seed: int

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from motionpredict.ct4d.breathing_series import BreathingSeries
-from motionpredict.ct4d.correspondence import CorrespondenceModel, make_correspondence
+from motionpredict.ct4d.correspondence import CorrespondenceModel
 from motionpredict.ct4d.metrics import point_errors, volume_metrics
 from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.forecasters import DivergenceEvent, Mode, Standardizer, get, run_online
@@ -229,7 +229,9 @@ def predict_volume(reference: np.ndarray, model: CorrespondenceModel, surrogate:
 
 def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
                      predicted_surrogate: np.ndarray, indices: Sequence[int],
-                     roi_mask: np.ndarray) -> VolumeForecast:
+                     roi_mask: np.ndarray, *,
+                     actual_cache: dict[int, np.ndarray] | None = None,
+                     predicted_out: dict[int, np.ndarray] | None = None) -> VolumeForecast:
     """Compare predicted and actual volumes of the series at ``indices``.
 
     Parameters
@@ -244,6 +246,11 @@ def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
         Samples to evaluate (each must have a forecast).
     roi_mask
         ``(D, H, W)`` bool tumour ROI for the metrics.
+    actual_cache
+        Optional ``{sample: actual volume}`` dictionary, read and filled (several methods scored
+        on the same samples warp each actual volume once).
+    predicted_out
+        Optional dictionary filled with ``{sample: predicted volume}``.
     """
     idx = np.asarray(indices, dtype=int)
     sur = np.asarray(predicted_surrogate, dtype=np.float64).reshape(series.n_samples, -1)
@@ -254,7 +261,15 @@ def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
     for j, k in enumerate(idx):
         vol, u, c_ms, w_ms = predict_volume(series.reference, model, sur[k], series.spacing)
         true_u = series.field(k)
-        m = volume_metrics(vol, series.volume(k), mask)
+        if actual_cache is not None and int(k) in actual_cache:
+            actual = actual_cache[int(k)]
+        else:
+            actual = series.volume(k)
+            if actual_cache is not None:
+                actual_cache[int(k)] = actual
+        if predicted_out is not None:
+            predicted_out[int(k)] = vol
+        m = volume_metrics(vol, actual, mask)
         out["p"][j], out["n"][j] = m["pearson"], m["nrmse"]
         out["c"][j], out["w"][j] = c_ms, w_ms
         out["f"][j] = float(np.linalg.norm(u[mask] - true_u[mask], axis=-1).mean())
@@ -297,7 +312,9 @@ def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: Corresponden
              *, method: str, horizon_s: float, train_samples: int, roi_mask: np.ndarray | None,
              volume_samples: int = 0, params: Mapping[str, Any] | None = None,
              mode: Mode = "causal", seed: int = 0, points: bool = True,
-             round_horizon: bool = False) -> Ct4dRun:
+             round_horizon: bool = False,
+             actual_cache: dict[int, np.ndarray] | None = None,
+             predicted_out: dict[int, np.ndarray] | None = None) -> Ct4dRun:
     """Forecast a surrogate of a breathing series and rebuild predicted volumes.
 
     Parameters
@@ -319,6 +336,8 @@ def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: Corresponden
         costs two 3D warps); 0 skips the volumes.
     points
         Compute point errors (the surrogate is a set of 3D points).
+    actual_cache, predicted_out
+        Cache of actual volumes and output of predicted ones, see :func:`evaluate_volumes`.
     """
     y = np.asarray(surrogate, dtype=np.float64).reshape(series.n_samples, -1)
     fc = forecast_series(y, series.frame_period_s, method=method, horizon_s=horizon_s,
@@ -332,5 +351,6 @@ def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: Corresponden
         first = max(train_samples, fc.horizon_steps)
         idx = np.unique(np.linspace(first, series.n_samples - 1, int(volume_samples))
                         .round().astype(int))
-        vols = evaluate_volumes(series, model, fc.predicted, idx, roi_mask)
+        vols = evaluate_volumes(series, model, fc.predicted, idx, roi_mask,
+                                actual_cache=actual_cache, predicted_out=predicted_out)
     return Ct4dRun(forecast=fc, points=errs, volumes=vols)

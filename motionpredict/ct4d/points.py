@@ -42,7 +42,9 @@ def _check_points(points_mm: np.ndarray) -> np.ndarray:
     if pts.ndim == 1 and pts.shape[0] == 3:
         pts = pts[None]
     if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < 1 or not np.all(np.isfinite(pts)):
-        raise ValidationError(f"points must be finite (N, 3) positions in mm, got shape {pts.shape}")
+        raise ValidationError(
+            f"points must be finite (N, 3) positions in mm, got shape {pts.shape}"
+        )
     return pts
 
 

@@ -96,7 +96,7 @@ def orthogonal_views(volume: np.ndarray, spacing: tuple[float, ...], *,
         if first is not None and np.asarray(first, dtype=np.float64).sum() > 0:
             w = np.asarray(first, dtype=np.float64)
             grid = np.indices(vol.shape).reshape(3, -1)
-            centre = tuple(int(round(float(v))) for v in grid @ w.ravel() / w.sum())
+            centre = tuple(round(float(v)) for v in grid @ w.ravel() / w.sum())
         else:
             centre = tuple(n // 2 for n in vol.shape)
     if any(not 0 <= c < n for c, n in zip(centre, vol.shape, strict=True)):

@@ -161,11 +161,22 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
     return loaded
 
 
-def build_jobs(cfg: EvalConfig, run_dir: Path) -> list[dict[str, Any]]:
-    """Expand a configuration into job specifications (JSON-able dicts with a ``key``)."""
+def build_jobs(cfg: EvalConfig, run_dir: Path,
+               failures: list[tuple[dict[str, Any], str]] | None = None) -> list[dict[str, Any]]:
+    """Expand a configuration into job specifications (JSON-able dicts with a ``key``).
+
+    A sequence that cannot be loaded raises its error, or, when ``failures`` is a list, is
+    recorded there as ``(spec, message)`` and skipped.
+    """
     jobs = []
     for spec in expand_sequences(cfg.sequences):
-        seq = load_sequence(spec)
+        try:
+            seq = load_sequence(spec)
+        except MotionPredictError as exc:
+            if failures is None:
+                raise
+            failures.append((spec, f"{type(exc).__name__}: {exc}"))
+            continue
         if cfg.horizons_steps is not None:
             horizons = [k * seq.period_s for k in cfg.horizons_steps]
         elif cfg.horizons_s is not None:
@@ -345,13 +356,20 @@ def run_evaluation(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    all_jobs = build_jobs(cfg, run_dir)
+    failures: list[tuple[dict[str, Any], str]] = []
+    all_jobs = build_jobs(cfg, run_dir, failures)
     with ResultStore(run_dir) as store:
         done = store.done_keys()
         if done and not resume:
             raise ConfigurationError(
                 f"{run_dir}: the run folder already holds {len(done)} results; pass --resume to "
                 "complete it or choose another --out")
+        for spec, message in failures:  # sequences that could not be loaded
+            name = spec.get("name") or Path(spec.get("path", "?")).name
+            store.put(content_hash("load-failure", spec)[:24],
+                      {"sequence": spec, "sequence_name": name, "kind": "unreadable",
+                       "method": "-", "mode": "-", "horizon_s": 0.0, "horizon_steps": 0,
+                       "seed": 0}, {"error": message})
         store.set_meta("config", cfg.as_dict())
         store.set_meta("version", __version__)
         store.set_meta("python", sys.version.split()[0])
@@ -383,4 +401,4 @@ def run_evaluation(
             if bar is not None:
                 bar.close()
     return RunSummary(run_dir=run_dir, total=len(all_jobs), skipped=skipped,
-                      computed=len(pending), errors=errors)
+                      computed=len(pending), errors=errors + len(failures))

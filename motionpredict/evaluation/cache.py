@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -42,10 +42,24 @@ class ArrayCache:
         Where the files live (created on first write); ``None`` disables caching.
     """
 
+    #: Arrays recently read or computed in this process, by file path (a worker running many
+    #: jobs of one sequence reads its fields once).
+    _memory: ClassVar[dict[str, dict[str, np.ndarray]]] = {}
+    _memory_size: ClassVar[int] = 2
+
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = None if folder is None else Path(folder)
         self.hits = 0
         self.misses = 0
+
+    def _remember(self, path: Path | None, arrays: dict[str, np.ndarray]) -> None:
+        if path is None:
+            return
+        mem = ArrayCache._memory
+        mem.pop(str(path), None)
+        mem[str(path)] = arrays
+        while len(mem) > ArrayCache._memory_size:
+            mem.pop(next(iter(mem)))
 
     def path(self, kind: str, key: str) -> Path | None:
         """File that holds ``kind``/``key`` (``None`` when disabled)."""
@@ -56,11 +70,15 @@ class ArrayCache:
     ) -> dict[str, np.ndarray]:
         """Return the cached arrays, computing and storing them on a miss."""
         path = self.path(kind, key)
+        if path is not None and str(path) in ArrayCache._memory and path.exists():
+            self.hits += 1
+            return ArrayCache._memory[str(path)]
         if path is not None and path.exists():
             try:
                 with np.load(path) as data:
                     out = {k: data[k] for k in data.files}
                 self.hits += 1
+                self._remember(path, out)
                 return out
             except (OSError, ValueError):
                 pass  # unreadable (foreign or truncated) file: recompute and replace it
@@ -71,9 +89,10 @@ class ArrayCache:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
             os.close(fd)
             try:
-                np.savez_compressed(tmp, **out)
+                np.savez(tmp, **out)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+            self._remember(path, out)
         return out

@@ -247,11 +247,29 @@ def fit_pca(fields_mm: np.ndarray, train: tuple[int, int], n_components: int) ->
     """PCA motion model fitted on the training fields (memoised per process by content hash)."""
     from motionpredict.motion_model import PCAMotionModel
 
-    key = content_hash("pca-v1", fields_mm[train[0]: train[1]], n_components)
+    key = content_hash("pca-v2", fields_mm[train[0]: train[1]])
     if key not in _PCA_MEMO:
-        if len(_PCA_MEMO) > 64:
+        if len(_PCA_MEMO) > 16:
             _PCA_MEMO.clear()
-        _PCA_MEMO[key] = PCAMotionModel(n_components).fit(fields_mm[train[0]: train[1]])
+        # one SVD gives every number of components: fit all, keep the first n below
+        _PCA_MEMO[key] = PCAMotionModel(train[1] - train[0]).fit(fields_mm[train[0]: train[1]])
+    full = _PCA_MEMO[key]
+    if n_components > full.n_components:
+        raise ConfigurationError(f"{n_components} components need at least as many training "
+                                 f"frames, got {full.n_components}")
+    model = PCAMotionModel(n_components)
+    model.mean_ = full.mean_
+    model.components_ = full.components_[:n_components]
+    model.explained_variance_ = full.explained_variance_[:n_components]
+    model.singular_values_ = full.singular_values_
+    return model
+
+
+def _weights(data: CineData, model: Any, train: tuple[int, int], n: int) -> np.ndarray:
+    """``(T, n)`` weights of every frame (memoised per process with the PCA model)."""
+    key = content_hash("w-v1", data.fields_mm[train[0]: train[1]], n, data.fields_mm.shape)
+    if key not in _PCA_MEMO:
+        _PCA_MEMO[key] = np.asarray(model.project(data.fields_mm), dtype=np.float64)
     return _PCA_MEMO[key]
 
 
@@ -295,10 +313,25 @@ def scored_window(window: tuple[int, int], splits: Splits, method: str) -> tuple
     return start, window[1]
 
 
-def _cine_val_score(data: CineData, model: Any, pred_w: np.ndarray, win: tuple[int, int]) -> float:
-    pf = np.asarray(model.reconstruct(pred_w[win[0]: win[1]]), dtype=np.float32)
-    mean, _ = M.dvf_error_mm(pf, data.fields_mm[win[0]: win[1]])
-    return float(mean.mean())
+class _ValidationScorer:
+    """Mean geometric error (mm) of rebuilt fields on a window, fast for many grid points.
+
+    ``u - û = (u - ū) - Φᵀŵ``: the residual ``u - ū`` of the window is computed once per PCA
+    model (float32), each grid point only subtracts ``ŵ Φ`` and takes per-pixel norms.
+    """
+
+    def __init__(self, data: CineData, model: Any, win: tuple[int, int]) -> None:
+        nd = data.fields_mm.shape[-1]
+        self.win = win
+        self.nd = nd
+        self.comp = np.asarray(model.components_, dtype=np.float32)
+        lk = data.fields_mm[win[0]: win[1]].reshape(win[1] - win[0], -1)
+        self.resid = lk - np.asarray(model.mean_, dtype=np.float32).ravel()
+
+    def __call__(self, pred_w: np.ndarray) -> float:
+        w = pred_w[self.win[0]: self.win[1]].astype(np.float32)
+        d = (self.resid - w @ self.comp).reshape(len(w), -1, self.nd)
+        return float(np.sqrt(np.einsum("tpk,tpk->tp", d, d)).mean())
 
 
 @dataclass
@@ -345,17 +378,18 @@ def evaluate_cine(
     best: tuple[float, int, dict[str, Any]] | None = None
     for n in n_components:
         model = fit_pca(data.fields_mm, sp.train, n)
-        w = np.asarray(model.project(data.fields_mm), dtype=np.float64)
+        w = _weights(data, model, sp.train, n)
+        scorer = _ValidationScorer(data, model, val)
         for params in grid:
             pred, _, _ = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
                                          params=params, splits=sp)
-            score = _cine_val_score(data, model, pred, val)
+            score = scorer(pred)
             if best is None or score < best[0]:
                 best = (score, n, params)
     assert best is not None
     score, n, params = best
     model = fit_pca(data.fields_mm, sp.train, n)
-    w = np.asarray(model.project(data.fields_mm), dtype=np.float64)
+    w = _weights(data, model, sp.train, n)
     pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
                                               params=params, splits=sp)
     te = np.arange(*sp.test)

@@ -234,6 +234,9 @@ class OnlineRNN(Forecaster):
         self.xi = np.zeros(q + self.m)
         self.xi[q] = 1.0
         self._n_seen = 0
+        #: The reference code's stale pairing (UORO, RTRL ``variant="as-coded"``): forecast
+        #: ``W_c h_{t-1}`` learned with the previous influence estimate.
+        self.as_coded = self.params.get("variant", "correct") == "as-coded"
         self._g_ab = np.zeros((q, q + self.m))  # gradient buffer
         self._reset_estimator()
         self.queue = CausalQueue(self.horizon, self._record_fields())
@@ -299,7 +302,8 @@ class OnlineRNN(Forecaster):
         np.subtract(1.0, self.dphi, out=self.dphi)
 
     def _live_record(self, yhat: np.ndarray) -> dict[str, np.ndarray]:
-        rec = {"h": self.h, "xi": self.xi, "dphi": self.dphi, "yhat": yhat, "w_c": self.w_c}
+        h = self.xi[: self.q] if self.as_coded else self.h
+        rec = {"h": h, "xi": self.xi, "dphi": self.dphi, "yhat": yhat, "w_c": self.w_c}
         rec.update(self._estimator_record())
         return rec
 
@@ -341,8 +345,12 @@ class OnlineRNN(Forecaster):
         q = self.q
         flat = g_ab.reshape(-1)
         s2 = scale * scale
-        sq_a = s2 * float(np.einsum("ij,ij->", g_ab[:, :q], g_ab[:, :q]))
-        fa, fb = self._block_factors(s2 * float(np.dot(flat, flat)), sq_a)
+        sq_total = s2 * float(np.dot(flat, flat))
+        if sq_total <= self.clip * self.clip:  # neither block can exceed the threshold
+            fa = fb = 1.0
+        else:
+            sq_a = s2 * float(np.einsum("ij,ij->", g_ab[:, :q], g_ab[:, :q]))
+            fa, fb = self._block_factors(sq_total, sq_a)
         if fa == fb:
             blas.daxpy(flat, self.w_ab.reshape(-1), a=-self.eta * fa * scale)
         else:
@@ -350,7 +358,9 @@ class OnlineRNN(Forecaster):
             self.w_b -= (self.eta * fb * scale) * g_ab[:, q:]
 
     def _predict(self) -> np.ndarray:
-        """``yhat_t = W_c h_t`` (overridden by UORO's "as coded" variant)."""
+        """``yhat_t = W_c h_t`` (``W_c h_{t-1}`` in the "as coded" variants)."""
+        if self.as_coded:
+            return self.w_c @ self.xi[: self.q]
         return self.w_c @ self.h
 
     def _predict_and_learn(self, y: np.ndarray, lookahead: np.ndarray | None) -> np.ndarray:

@@ -60,7 +60,6 @@ class UOROForecaster(OnlineRNN):
             raise ConfigurationError(
                 f"uoro: variant must be one of {VARIANTS}, got {self.params['variant']!r}"
             )
-        self.as_coded = self.params["variant"] == "as-coded"
         self.eps = float(self.params["eps"])
         q, n = self.q, self.q + self.m
         # theta_t is stored as kappa * Theta (scalar kappa): dividing by rho0 costs nothing and
@@ -119,17 +118,6 @@ class UOROForecaster(OnlineRNN):
         if self.as_coded:
             return {"s": self._s_prev, "Theta": self._Theta_prev, "kappa": self._kappa_prev}
         return {"s": self.s, "Theta": self.Theta, "kappa": self.kappa}
-
-    def _live_record(self, yhat: np.ndarray) -> dict[str, np.ndarray]:
-        rec = super()._live_record(yhat)
-        if self.as_coded:
-            rec["h"] = self.xi[: self.q]
-        return rec
-
-    def _predict(self) -> np.ndarray:
-        if self.as_coded:
-            return self.w_c @ self.xi[: self.q]
-        return self.w_c @ self.h
 
     def _scale(self, g_h: np.ndarray, rec: Mapping[str, np.ndarray]) -> float:
         return float(np.dot(g_h, rec["s"])) * float(rec["kappa"][0])

@@ -38,7 +38,7 @@ def test_forecast_series_linear_predicts_a_sinusoid_and_aligns_targets():
     assert errs["rmse_mm"] < 0.01  # an AR model is exact on a pure sinusoid
     last = forecast_series(y, 0.4, method="no-prediction", horizon_s=0.8, train_samples=100)
     # no prediction: the error is the 2-step change of the signal
-    want = np.linalg.norm(y[102:] - y[100:-2], axis=1)
+    want = np.linalg.norm(y[100:] - y[98:-2], axis=1)
     assert last.point_errors()["rmse_mm"] == pytest.approx(np.sqrt(np.mean(want**2)), rel=1e-9)
 
 
@@ -95,7 +95,7 @@ def series_and_points(tiny_ct):
     ref = tiny_ct.sequence.frames[0]
     s = make_breathing_series(ref, tiny_ct.true_fields, seed=5, duration_s=80.0)
     c0 = tiny_ct.tumour.positions[0]
-    pts = np.concatenate([c0, c0 + [[5.0, 0.0, 0.0]]])
+    pts = np.concatenate([c0, c0 + np.array([[5.0, 0.0, 0.0]])])
     return s, pts
 
 
@@ -143,7 +143,7 @@ def test_predict_volume_with_perfect_surrogate_matches_actual(tiny_ct, series_an
                                  n_from_train=8)
     model = LinearCorrespondence().fit(sur, fields)
     k = 150
-    vol, u, c_ms, w_ms = predict_volume(s.reference, model, traj.as_series()[k], s.spacing)
+    vol, u, _, _ = predict_volume(s.reference, model, traj.as_series()[k], s.spacing)
     assert np.linalg.norm(u - s.field(k), axis=-1).max() < 0.05  # exact up to round-off
     m = volume_metrics(vol, s.volume(k), tiny_ct.tumour_mask)
     assert m["pearson"] > 0.999

@@ -26,7 +26,7 @@ def test_track_points_translation_and_linear_field_exact():
     traj = track_points(fields, pts)
     assert traj.positions.shape == (3, 2, 3)
     np.testing.assert_allclose(traj.positions[0], pts, atol=1e-6)
-    np.testing.assert_allclose(traj.positions[1], pts + [1.0, -2.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(traj.positions[1], pts + np.array([1.0, -2.0, 0.5]), atol=1e-6)
     expected = pts.copy()
     expected[:, 0] += 0.1 * pts[:, 0]  # trilinear interpolation is exact on a linear field
     np.testing.assert_allclose(traj.positions[2], expected, atol=1e-5)

@@ -163,3 +163,30 @@ def test_dask_local_cluster_gives_the_same_numbers(tmp_path: Path) -> None:
         for m in ("dvf_mean_mm", "rmse_mm", "nrmse"):
             if m in ra[k]:
                 assert rb[k][m] == pytest.approx(ra[k][m], rel=1e-9)
+
+
+@pytest.mark.shared_data
+def test_folder_of_real_marker_sequences_uses_their_sidecars(shared_data: Path,
+                                                             tmp_path: Path) -> None:
+    cfg_path = tmp_path / "markers.toml"
+    cfg_path.write_text(
+        f'[[sequences]]\npath = "{shared_data / "markers"}"\n'
+        '[evaluation]\nmethods = ["no-prediction"]\nhorizons_s = [0.5]\n')
+    cfg = load_config(cfg_path)
+    failures: list = []
+    jobs = build_jobs(cfg, tmp_path / "run", failures)
+    n_seq = len(list((shared_data / "markers").glob("*/sequence.json")))
+    assert len(jobs) + len(failures) == n_seq and len(jobs) >= 1
+    assert {j["horizon_steps"] for j in jobs} == {5}
+    s = run_evaluation(cfg, tmp_path / "run", progress=False)
+    assert s.errors == len(failures)  # unreadable sequences are stored as failed jobs
+    with ResultStore(tmp_path / "run") as st:
+        rows = list(st.rows())
+    assert len(rows) == n_seq
+    for row in rows:
+        if "error" not in row["result"]:
+            sp = row["result"]["splits"]
+            assert sp["train"] == [0, 300] and sp["test"][0] == 600  # 10 Hz sidecar splits
+            assert sp["source"].startswith("sidecar")
+            m = row["result"]["metrics"]
+            assert m["rmse_mm"] == pytest.approx(m["no_prediction_rmse_mm"])

@@ -186,6 +186,6 @@ def test_snap1_row_scale_refolding_keeps_the_recursion_exact() -> None:
     f = _drive_frozen(SnAp1Forecaster, series, k=3, q=5, init_std=0.02)
     direct = _masked_rtrl_recursion(f, series)
     # |decay| <= |W_a[i, i]| (phi' <= 1): the cumulative row scale would underflow
-    assert np.max(np.abs(np.diag(f.w_a))) ** 200 < 1e-300
+    assert np.max(np.abs(np.diag(f.w_a))) ** 200 < 1e-200  # refolded below 1e-100
     np.testing.assert_allclose(f.J, direct, rtol=1e-10, atol=1e-300)
     assert np.all(np.isfinite(f.Jt)) and np.all(np.abs(f.s) >= 1e-100)

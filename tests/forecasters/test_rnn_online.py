@@ -16,8 +16,8 @@ SMALL = {"k": 3, "q": 6, "eta": 0.02}
 
 
 def _method(name: str, **kw):
-    if name == "uoro-as-coded":
-        return get("uoro")(variant="as-coded", **kw)
+    if name.endswith("-as-coded"):
+        return get(name.removesuffix("-as-coded"))(variant="as-coded", **kw)
     return get(name)(**kw)
 
 
@@ -32,7 +32,7 @@ def _breathing(n: int, dt: float, *, noise: float = 0.05, seed: int = 0) -> np.n
     return (y - y.mean(0)) / y.std(0)
 
 
-@pytest.mark.parametrize("name", [*METHODS, "uoro-as-coded"])
+@pytest.mark.parametrize("name", [*METHODS, "uoro-as-coded", "rtrl-as-coded"])
 def test_causal_mode_uses_no_future(name: str) -> None:
     """Predictions issued up to t_cut - 1 are identical when the future from t_cut is garbage."""
     y = _breathing(120, 0.1)
@@ -176,7 +176,7 @@ def test_exploding_learning_rate_never_yields_nan() -> None:
     assert run.events and np.all(np.isfinite(run.predicted[2:]))
 
 
-@pytest.mark.parametrize("name", [*METHODS, "uoro-as-coded"])
+@pytest.mark.parametrize("name", [*METHODS, "uoro-as-coded", "rtrl-as-coded"])
 def test_pickle_round_trip_continues_identically(name: str) -> None:
     y = _breathing(40, 0.1)
     f = _method(name, horizon=2, n_features=2, seed=4, **SMALL)
@@ -206,8 +206,9 @@ def test_every_rnn_beats_no_prediction(name: str, mode: str) -> None:
     assert rmse < (1.0 if name == "rnn-fixed" else 0.6) * base, (rmse, base)
 
 
-def test_uoro_as_coded_predicts_from_the_previous_state() -> None:
-    f = get("uoro")(horizon=1, n_features=1, variant="as-coded", k=2, q=3, init_std=0.5)
+@pytest.mark.parametrize("name", ["uoro", "rtrl"])
+def test_as_coded_predicts_from_the_previous_state(name: str) -> None:
+    f = get(name)(horizon=1, n_features=1, variant="as-coded", k=2, q=3, init_std=0.5)
     f.step(np.array([0.2]))
     h_prev = f.h.copy()
     out = f.step(np.array([0.7]))
@@ -215,9 +216,25 @@ def test_uoro_as_coded_predicts_from_the_previous_state() -> None:
     assert not np.allclose(out, f.w_c @ f.h)
 
 
+def test_rtrl_as_coded_learns_with_the_previous_influence() -> None:
+    """Reference mode, as coded: the step at t applies -eta e^T W_c J_{t-1} with e from h_{t-1}."""
+    y = _breathing(12, 0.1)
+    kw = {"horizon": 2, "n_features": 2, "mode": "reference", "k": 2, "q": 3, "eta": 0.05}
+    f = get("rtrl")(variant="as-coded", init_std=0.4, **kw)
+    for t in range(8):
+        f.step(y[t], lookahead=y[t + 2])
+    j_prev, h_prev, w_ab, w_c = f.J.copy(), f.h.copy(), f.w_ab.copy(), f.w_c.copy()
+    f.step(y[8], lookahead=y[10])
+    e = w_c @ h_prev - y[10]
+    grad = (w_c.T @ e) @ j_prev.reshape(3, -1)
+    np.testing.assert_allclose(f.w_ab, w_ab - 0.05 * grad.reshape(w_ab.shape), rtol=1e-12)
+
+
 def test_configuration_errors() -> None:
     with pytest.raises(ConfigurationError, match="variant"):
         get("uoro")(horizon=1, n_features=1, variant="fast")
+    with pytest.raises(ConfigurationError, match="variant"):
+        get("rtrl")(horizon=1, n_features=1, variant="fast")
     with pytest.raises(ConfigurationError, match="k and q"):
         get("snap1")(horizon=1, n_features=1, q=0)
     with pytest.raises(ConfigurationError, match="unknown"):

@@ -115,3 +115,16 @@ def test_marker_pipeline() -> None:
     assert run.metrics["mae_mm"] == pytest.approx(e.mean())
     lin = OnlineMarkerPipeline(traj, method="linear", horizon_s=0.3, train_samples=50)
     assert run_sequence(lin).metrics["rmse_mm"] < 0.5 * run.metrics["rmse_mm"]
+
+
+def test_3d_phase_series() -> None:
+    from motionpredict.phantom import make_ct4d
+
+    ph = make_ct4d(seed=1, n_phases=12, shape=(12, 24, 24), frame_period_s=0.4)
+    seq = ph.sequence
+    pipe = OnlineFramePipeline(seq, method="no-prediction", horizon_s=0.4, n_components=2,
+                               train_frames=6)
+    run = run_sequence(pipe, true_fields=ph.true_fields, roi=ph.tumour_mask)
+    assert run.predicted_frames is not None and run.predicted_frames.shape == (5, 12, 24, 24)
+    assert np.isfinite(run.metrics["dvf_true_roi_mean_mm"])
+    assert 0 < run.metrics["ssim_true_range"] <= 1

@@ -77,3 +77,15 @@ def synth() -> SimpleNamespace:
     """Helpers: texture, deform, translation, smooth_field, epe."""
     return SimpleNamespace(texture=make_texture, deform=deform, translation=translation,
                            smooth_field=smooth_field, epe=epe)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run torch single-threaded in these tests: the small arrays gain nothing from threads and
+    busy-waiting OpenMP threads slow down badly on a shared, oversubscribed CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,11 +32,11 @@ def test_lk_recovers_phantom_motion_in_mm():
     err = np.sqrt(((fields.fields - truth) ** 2).sum(-1))  # mm
     size = np.sqrt((truth**2).sum(-1))
     px = min(seq.spacing)
-    for k in range(1, 5):  # up to ~4.5 px (9 mm) of motion
+    for k in range(1, 5):  # up to ~4.5 px (9 mm) of motion: < 0.3 px everywhere in the body
         assert err[k][textured].mean() < 0.3 * px
-        assert err[k][body].mean() < 0.35 * size[k][body].max() + 0.3 * px
-    # ~11 px (22 mm) of motion: textured voxels still within 0.8 px
+        assert err[k][body].mean() < 0.3 * px
+    # ~11 px (22 mm) of motion: textured voxels within 0.4 px; the uniform liver interior carries
+    # no texture and is only reached by the fill-in (see docs/registration.md)
     assert size[5][body].max() > 10 * px
-    assert err[5][textured].mean() < 0.8 * px
-    # the uniform liver interior carries no texture: only the fill-in reaches it (see docs)
-    assert err[5][body].mean() < 0.45 * size[5][body].mean()
+    assert err[5][textured].mean() < 0.4 * px
+    assert err[5][body].mean() < 0.2 * size[5][body].mean()

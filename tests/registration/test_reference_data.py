@@ -24,8 +24,8 @@ from motionpredict.evaluation.metrics import image_metrics
 from motionpredict.io import load
 
 CASES = [
-    ("eth-1", {"frame_period_s": 0.314, "spacing_mm": 1.0}, 20, (0.18, 0.88, 0.985)),
-    ("ovgu-ks81", {}, 20, (0.30, 0.68, 0.95)),
+    ("eth-1", {"frame_period_s": 0.314, "spacing_mm": 1.0}, 10, (0.18, 0.88, 0.985)),
+    ("ovgu-ks81", {}, 10, (0.30, 0.68, 0.95)),
 ]
 
 
