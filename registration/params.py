@@ -73,10 +73,11 @@ class LKParams:
         This carries motion into uniform regions (liver interior) that local Lucas-Kanade
         cannot see; 0 disables it (the reference implementation's behaviour).
     min_eigenvalue
-        Eigenvalues of the structure tensor below ``min_eigenvalue`` times the level's mean
-        eigenvalue (``mean(tr M) / n``) are treated as zero: voxels without usable texture
-        (uniform background, noise) keep the flow of the coarser level instead of fitting
-        noise. 0 keeps every eigenvalue above float32 round-off.
+        Eigenvalue floor as a fraction of the level's mean eigenvalue (``mean(tr M) / n``): a
+        tensor whose smallest eigenvalue is below it is inverted with damping,
+        ``(M + floor I)^-1``, and a tensor whose trace is below it gives no update (the voxel
+        keeps the coarser level's flow), so weak, noise-level structure cannot fit noise.
+        0 keeps only a float32 round-off guard (the reference implementation).
     tikhonov
         Tikhonov regularisation ``M + lambda I`` with ``lambda = tikhonov * mean(tr M) / n`` of
         the level; 0 (default) disables it.

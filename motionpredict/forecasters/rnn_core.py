@@ -32,6 +32,10 @@ Learning (:meth:`OnlineRNN._learn`), plain SGD with learning rate ``eta``:
   Frobenius norm ``<= clip`` (100): ``G <- G * clip / ||G||`` when ``||G|| > clip``;
 * ``W_c <- W_c - eta G_c``; ``W_ab <- W_ab - eta G_ab``.
 
+``variant="as-coded"`` (UORO and RTRL only, to reproduce published numbers): the forecast issued at
+``t`` is ``W_c h_{t-1}`` (the state before the newest input) and its record holds ``h_{t-1}`` and
+the influence estimate of ``t - 1``; everything else is unchanged.
+
 Order of one step (:meth:`OnlineRNN._predict_and_learn`) when ``y_t`` arrives
 -----------------------------------------------------------------------------
 ``causal`` mode (default):

@@ -198,7 +198,8 @@ def latency(data: ReportData, kind: str) -> Figure | None:
     ax.set_ylim(0, top * 2.0)
     ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("time per frame (ms)")
-    positive = [v for m in methods for s in stages for v in per[m][s] if v > 0]
+    medians = [float(np.median(per[m][s])) for m in methods for s in stages if per[m][s]]
+    positive = [v for v in medians if v > 0]
     lin = 10.0 ** np.floor(np.log10(min(positive))) if positive else 1.0
     ax.set_yscale("symlog", linthresh=lin)
     note = "" if kind == "markers" else " (register: timed when the field was first computed)"
