@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from motionpredict.registration import LKParams, register_sequence
 
 from motionpredict.ct4d import (
     make_correspondence,
@@ -45,6 +44,7 @@ from motionpredict.ct4d.points import mm_to_index, sample_field
 from motionpredict.io import load
 from motionpredict.motion_model import PCAMotionModel
 from motionpredict.phantom import make_ct4d
+from motionpredict.registration import LKParams, register_sequence
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ct4d" / "ct4d-117"
 METHODS = {

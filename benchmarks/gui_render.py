@@ -24,11 +24,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from motionpredict.gui.main_window import MainWindow
-    from motionpredict.gui.plots import PlotData, render_image
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from motionpredict.gui.main_window import MainWindow
+    from motionpredict.gui.plots import PlotData, render_image
     from motionpredict.phantom import make_cine
 
     app = QApplication.instance() or QApplication([])

@@ -23,11 +23,11 @@ import time
 
 import numpy as np
 import torch
+
+from motionpredict.forecasters import get
 from motionpredict.kernels import BatchedRNNConfig, max_batch, new_state, triton_available
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
 from motionpredict.kernels.batched_rnn_torch import rnn_step_torch
-
-from motionpredict.forecasters import get
 
 P = 3
 FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "fixed": "rnn-fixed"}

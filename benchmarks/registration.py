@@ -29,6 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from skimage.registration import optical_flow_ilk
+
+from motionpredict.evaluation.metrics import image_metrics
 from motionpredict.registration import (
     DemonsRegistrar,
     DISRegistrar,
@@ -39,9 +42,6 @@ from motionpredict.registration import (
     roi_from_bounds,
     warp_forward,
 )
-from skimage.registration import optical_flow_ilk
-
-from motionpredict.evaluation.metrics import image_metrics
 
 DATA = Path(os.environ.get("MOTIONPREDICT_SHARED_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))

@@ -34,6 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
 from motionpredict.kernels.batched_rnn_state import (
     DNI_LR,
     UORO_EPS,

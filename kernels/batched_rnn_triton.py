@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
 from motionpredict.kernels.batched_rnn_state import DNI_LR, UORO_EPS, BatchedRNNState
 from motionpredict.kernels.batched_rnn_torch import forward_torch, generic_step, update_torch

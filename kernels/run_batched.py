@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.kernels.backend import Backend, BackendChoice, resolve_backend
 from motionpredict.kernels.batched_rnn_state import (
     ESTIMATORS,
@@ -22,8 +24,6 @@ from motionpredict.kernels.batched_rnn_state import (
     KernelMode,
     new_state,
 )
-
-from motionpredict.errors import ConfigurationError, ValidationError
 
 #: Forecaster registry names accepted for the estimators.
 _ALIASES = {"rnn-fixed": "fixed", "snap-1": "snap1"}

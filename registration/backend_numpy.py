@@ -6,8 +6,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from motionpredict.registration.backends import gaussian_kernel
 from scipy import ndimage
+
+from motionpredict.registration.backends import gaussian_kernel
 
 
 class NumpyBackend:
@@ -107,6 +108,23 @@ class NumpyBackend:
         coords = np.stack([g + f for g, f in zip(self.grid(image.shape), flow, strict=True)])
         return ndimage.map_coordinates(image, coords, order=1, mode="nearest").astype(
             np.float32, copy=False
+        )
+
+    def pull_fast(self, image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """Like :meth:`pull`, through OpenCV's ``remap`` for 2D images (about 20x faster).
+
+        OpenCV quantises the interpolation weights to 1/32 px, so this is used only where that
+        precision is ample (the hole fall-back of forward warping), never inside registration.
+        """
+        if image.ndim != 2:
+            return self.pull(image, flow)
+        rows, cols = self.grid(image.shape)
+        return cv2.remap(
+            np.ascontiguousarray(image, dtype=np.float32),
+            (cols + flow[1]).astype(np.float32, copy=False),
+            (rows + flow[0]).astype(np.float32, copy=False),
+            interpolation=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
 
     def splat(self, values: np.ndarray, flat_index: np.ndarray, weights: np.ndarray,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from motionpredict.registration.backends import gaussian_kernel, mirror_index
 
 

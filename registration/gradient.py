@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from motionpredict.registration.backends import Backend
 
 #: Cross-axis smoothing of the Scharr operator (normalised so the derivative keeps unit gain).

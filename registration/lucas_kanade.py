@@ -22,12 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from motionpredict.errors import ValidationError
 from motionpredict.registration.backends import Backend, get_backend
 from motionpredict.registration.gradient import gradient
 from motionpredict.registration.params import LKParams
 from motionpredict.registration.pyramid import build_pyramid, downsample_flow, upsample_flow
-
-from motionpredict.errors import ValidationError
 
 
 def _check_image(image: Any, what: str) -> np.ndarray:

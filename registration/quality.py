@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from motionpredict.registration.warp import warp_backward
 
 from motionpredict.errors import ValidationError
 from motionpredict.io.atomic import atomic_path
+from motionpredict.registration.warp import warp_backward
 from motionpredict.sequences import DisplacementFieldSeries, ImageSequence
 
 Roi = np.ndarray | tuple[slice, ...] | None

@@ -6,12 +6,12 @@ import time
 from typing import Any, Protocol
 
 import numpy as np
-from motionpredict.registration.baselines import DemonsRegistrar, DISRegistrar, FarnebackRegistrar
-from motionpredict.registration.lucas_kanade import LucasKanade
-from motionpredict.registration.params import LKParams
 from tqdm.auto import tqdm
 
 from motionpredict.errors import ConfigurationError, ValidationError
+from motionpredict.registration.baselines import DemonsRegistrar, DISRegistrar, FarnebackRegistrar
+from motionpredict.registration.lucas_kanade import LucasKanade
+from motionpredict.registration.params import LKParams
 from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, Provenance
 
 METHODS: tuple[str, ...] = ("lk", "dis", "farneback", "demons")

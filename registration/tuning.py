@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.registration.lucas_kanade import LucasKanade
 from motionpredict.registration.params import LKParams
 from motionpredict.registration.quality import Roi, _roi_mask, rmse
 from motionpredict.registration.warp import warp_backward
-from tqdm.auto import tqdm
-
-from motionpredict.errors import ConfigurationError, ValidationError
 
 #: The grid of the reference implementation (sigma in px).
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {

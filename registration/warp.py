@@ -27,9 +27,9 @@ import math
 from typing import Any
 
 import numpy as np
-from motionpredict.registration.backends import Backend, get_backend
 
 from motionpredict.errors import ValidationError
+from motionpredict.registration.backends import Backend, get_backend
 
 
 def _is_torch(x: Any) -> bool:
@@ -90,10 +90,11 @@ def warp_backward(image: Any, displacement_px: Any, *, backend: str | None = Non
     return _finish(b, b.pull(img, u), as_torch)
 
 
-def _invert(b: Backend, u: Any, iterations: int) -> Any:
+def _invert(b: Backend, u: Any, iterations: int, *, fast: bool = False) -> Any:
+    pull = getattr(b, "pull_fast", b.pull) if fast else b.pull
     v = u * -1.0
     for _ in range(iterations):
-        v = b.stack([b.pull(comp, v) * -1.0 for comp in u])
+        v = b.stack([pull(comp, v) * -1.0 for comp in u])
     return v
 
 
@@ -163,23 +164,32 @@ def warp_forward(image: Any, displacement_px: Any, *, sigma: float = 0.5, trunca
     num = b.zeros((size,))
     den = b.zeros((size,))
     ones = img * 0.0 + 1.0
-    offsets = range(-radius + 1, radius + 1)
-    for combo in itertools.product(offsets, repeat=len(shape)):  # loop over kernel taps only
-        sq = None
-        valid = None
-        flat = None
-        for a, off in enumerate(combo):
+    offsets = list(range(-radius + 1, radius + 1))
+    # The Gaussian kernel is separable: per axis and offset, precompute the target index (already
+    # multiplied by the axis stride), the 1D weight (zero outside the image) once.
+    axis_idx: list[list[Any]] = []
+    axis_w: list[list[Any]] = []
+    for a in range(len(shape)):
+        idx_a, w_a = [], []
+        for off in offsets:
             target = bases[a] + float(off)
             d = target - tips[a]
-            sq = d * d if sq is None else sq + d * d
             inside = (target >= 0) & (target <= shape[a] - 1)
-            valid = inside if valid is None else valid & inside
-            idx = b.to_index(b.where(inside, target, 0.0)) * strides[a]
-            flat = idx if flat is None else flat + idx
-        weight = b.where(valid, (sq * (-0.5 / sigma**2)).exp() if hasattr(sq, "exp")
-                         else np.exp(sq * (-0.5 / sigma**2)), 0.0)
+            g = (d * d * (-0.5 / sigma**2)).exp() if hasattr(d, "exp") else np.exp(
+                d * d * (-0.5 / sigma**2))
+            w_a.append(b.where(inside, g, 0.0))
+            idx_a.append(b.to_index(b.where(inside, target, 0.0)) * strides[a])
+        axis_idx.append(idx_a)
+        axis_w.append(w_a)
+    for combo in itertools.product(range(len(offsets)), repeat=len(shape)):  # kernel taps only
+        flat = axis_idx[0][combo[0]]
+        weight = axis_w[0][combo[0]]
+        for a in range(1, len(shape)):
+            flat = flat + axis_idx[a][combo[a]]
+            weight = weight * axis_w[a][combo[a]]
         num = num + b.splat(img, flat, weight, size)
         den = den + b.splat(ones, flat, weight, size)
-    fallback = b.pull(img, _invert(b, u, inverse_iterations))
+    pull = getattr(b, "pull_fast", b.pull)
+    fallback = pull(img, _invert(b, u, inverse_iterations, fast=True))
     out = (num.reshape(shape) + hole_weight * fallback) / (den.reshape(shape) + hole_weight)
     return _finish(b, out, as_torch)

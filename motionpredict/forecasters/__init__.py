@@ -5,18 +5,20 @@ name; ``get("rtrl")`` returns a class, ``available()`` lists names.
 """
 
 # Each module below registers its methods on import (one line per module).
-from motionpredict.forecasters import aggregator  # noqa: F401
-from motionpredict.forecasters import last_value  # noqa: F401
-from motionpredict.forecasters import linear  # noqa: F401
-from motionpredict.forecasters import lms  # noqa: F401
-from motionpredict.forecasters import rls  # noqa: F401
-from motionpredict.forecasters import svr  # noqa: F401
-from motionpredict.forecasters import transformer  # noqa: F401
-from motionpredict.forecasters import rnn_dni  # noqa: F401
-from motionpredict.forecasters import rnn_fixed  # noqa: F401
-from motionpredict.forecasters import rnn_rtrl  # noqa: F401
-from motionpredict.forecasters import rnn_snap1  # noqa: F401
-from motionpredict.forecasters import rnn_uoro  # noqa: F401
+from motionpredict.forecasters import (
+    aggregator,  # noqa: F401
+    last_value,  # noqa: F401
+    linear,  # noqa: F401
+    lms,  # noqa: F401
+    rls,  # noqa: F401
+    rnn_dni,  # noqa: F401
+    rnn_fixed,  # noqa: F401
+    rnn_rtrl,  # noqa: F401
+    rnn_snap1,  # noqa: F401
+    rnn_uoro,  # noqa: F401
+    svr,  # noqa: F401
+    transformer,  # noqa: F401
+)
 from motionpredict.forecasters.base import (
     MODES,
     DivergenceEvent,

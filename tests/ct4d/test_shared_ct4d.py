@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from motionpredict.registration import LKParams, register_sequence
 
 from motionpredict.ct4d import pick_points, roi_mask_xyz, track_points
 from motionpredict.errors import MissingMetadataError
 from motionpredict.io import load
+from motionpredict.registration import LKParams, register_sequence
 
 pytestmark = pytest.mark.shared_data
 

@@ -12,9 +12,10 @@ def window(qtbot, tmp_path):
     Closing it stops the worker and plot threads; every open dialog is closed too.
     """
     pytest.importorskip("PySide6")
-    from motionpredict.gui.main_window import MainWindow
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
+
+    from motionpredict.gui.main_window import MainWindow
 
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from motionpredict.kernels import BACKENDS, resolve_backend, run_batched
 
 from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.forecasters import get, run_online
+from motionpredict.kernels import BACKENDS, resolve_backend, run_batched
 
 
 def _two_series() -> list[np.ndarray]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from motionpredict.kernels import BatchedRNNConfig, max_batch, new_state, state_bytes
-from motionpredict.kernels.batched_rnn_torch import counter_signs, forward_torch, rnn_step_torch
 
 from motionpredict.errors import ConfigurationError
 from motionpredict.forecasters import get, run_online
+from motionpredict.kernels import BatchedRNNConfig, max_batch, new_state, state_bytes
+from motionpredict.kernels.batched_rnn_torch import counter_signs, forward_torch, rnn_step_torch
 
 FORECASTER = {"rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "fixed": "rnn-fixed"}
 P, K, Q, T = 2, 3, 5, 30

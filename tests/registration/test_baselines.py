@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.registration import (
     DemonsRegistrar,
     DISRegistrar,
@@ -11,8 +13,6 @@ from motionpredict.registration import (
     make_registrar,
     register_sequence,
 )
-
-from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (80, 80)

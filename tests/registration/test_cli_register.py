@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from motionpredict.registration import LKParams, register_sequence
 
 from motionpredict.cli.main import main
 from motionpredict.io import read_fields, write_image
+from motionpredict.registration import LKParams, register_sequence
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (48, 56)

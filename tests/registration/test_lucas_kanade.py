@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from motionpredict.registration import LKParams, LucasKanade, lucas_kanade, register_sequence
 
 from motionpredict.errors import ConfigurationError, ValidationError
+from motionpredict.registration import LKParams, LucasKanade, lucas_kanade, register_sequence
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (96, 96)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from motionpredict.registration import LKParams, register_sequence
 from scipy import ndimage
+
+from motionpredict.registration import LKParams, register_sequence
 
 phantom = pytest.importorskip("motionpredict.phantom")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from motionpredict.registration.backends import gaussian_kernel, get_backend, mirror_index
 from motionpredict.registration.gradient import gradient
 from motionpredict.registration.pyramid import build_pyramid, downsample_flow, upsample_flow
-from scipy import ndimage
 
 BACKENDS = ("numpy", "torch")
 

@@ -6,6 +6,8 @@ import csv
 
 import numpy as np
 import pytest
+
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.registration import (
     LKParams,
     quality_report,
@@ -13,8 +15,6 @@ from motionpredict.registration import (
     roi_from_bounds,
     tune_lk,
 )
-
-from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.sequences import ImageSequence
 
 SHAPE = (64, 64)

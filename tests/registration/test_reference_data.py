@@ -11,6 +11,9 @@ import json
 
 import numpy as np
 import pytest
+
+from motionpredict.evaluation.metrics import image_metrics
+from motionpredict.io import load
 from motionpredict.registration import (
     LKParams,
     LucasKanade,
@@ -19,9 +22,6 @@ from motionpredict.registration import (
     warp_backward,
     warp_forward,
 )
-
-from motionpredict.evaluation.metrics import image_metrics
-from motionpredict.io import load
 
 CASES = [
     ("eth-1", {"frame_period_s": 0.314, "spacing_mm": 1.0}, 10, (0.18, 0.88, 0.985)),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from motionpredict.registration import invert_field, warp_backward, warp_forward
 
 from motionpredict.errors import ValidationError
+from motionpredict.registration import invert_field, warp_backward, warp_forward
 
 SHAPE = (64, 72)
 
