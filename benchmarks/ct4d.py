@@ -6,10 +6,12 @@ an explicit option, and the phases' frame period is 0.4 s = a 4 s cycle / 10 pha
 
 1. internal points are picked around the tumour ROI and tracked through the phase fields;
 2. a 300 s breathing series is cycled through the phases at 2.5 Hz (seeded period / amplitude
-   variation and drift along the spine); training window = the first 100 s, test = the rest;
-3. each method forecasts the 3N point coordinates at each horizon (causal mode, fixed
-   hyper-parameters listed in METHODS, not tuned); point RMSE / max / jitter on the test window,
-   in mm, with the ratio of RMSE to no prediction;
+   variation and drift along the spine); training window = the first 100 s (standardisation,
+   offline fitting), validation = 100-160 s, test = 160-300 s;
+3. each method forecasts the 3N point coordinates at each horizon (causal mode, one seed); its
+   hyper-parameters are chosen per horizon on the validation window from the small grids in
+   GRIDS (point RMSE); point RMSE / max / jitter on the test window, in mm, with the ratio of
+   RMSE to no prediction;
 4. predicted volumes (correspondence model -> field -> reference pushed forward) against the
    actual series volumes on a few test samples: Pearson and nRMSE inside the tumour ROI;
 5. correspondence models compared with the true surrogate (no forecasting error): linear vs
@@ -25,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from motionpredict.ct4d import (
+    forecast_series,
     make_correspondence,
     point_errors,
     prepare_ct4d,
@@ -47,16 +51,36 @@ from motionpredict.phantom import make_ct4d
 from motionpredict.registration import LKParams, register_sequence
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ct4d" / "ct4d-117"
-METHODS = {
+GRIDS: dict[str, dict[str, tuple]] = {
     "no-prediction": {},
-    "linear": {"k": 12, "ridge": 1e-3},
-    "lms": {"k": 12, "eta": 0.01},
-    "rtrl": {"k": 12, "q": 25, "eta": 0.01},
+    "linear": {"k": (6, 12, 24), "ridge": (1e-3,)},
+    "lms": {"k": (6, 12, 24), "eta": (0.002, 0.005, 0.01, 0.02)},
+    "rtrl": {"k": (6, 12, 24), "q": (10, 25), "eta": (0.005, 0.01, 0.02)},
 }
 HORIZONS_S = (0.4, 0.8, 1.2, 2.0)
 VOLUME_HORIZONS_S = (0.4, 1.2)
 SERIES = {"rate_hz": 2.5, "mean_period_s": 4.0, "duration_s": 300.0}
 TRAIN_S = 100.0
+VALIDATION_S = 60.0
+
+
+def _combos(grid: dict[str, tuple]) -> list[dict]:
+    keys = sorted(grid)
+    return [dict(zip(keys, v, strict=True)) for v in itertools.product(*(grid[k] for k in keys))]
+
+
+def _tune(y: np.ndarray, period: float, method: str, h: float, train: int, test: int,
+          seed: int) -> dict:
+    """Hyper-parameters with the smallest RMS error on the validation window [train, test)."""
+    best, best_err = {}, np.inf
+    for params in _combos(GRIDS[method]):
+        fc = forecast_series(y, period, method=method, horizon_s=h, train_samples=train,
+                             params=params, seed=seed, test_start=test)
+        w = slice(train + fc.horizon_steps, test)
+        err = float(np.sqrt(np.mean((fc.predicted[w] - fc.true[w]) ** 2)))
+        if err < best_err:
+            best, best_err = params, err
+    return best
 
 
 def _table(title: str, rows: list[dict], cols: list[str]) -> None:
@@ -107,15 +131,16 @@ def main() -> None:
                              margin_mm=10.0, min_distance_mm=8.0, **SERIES)
         series = setup.series
         train = int(TRAIN_S * SERIES["rate_hz"])
+        test = int((TRAIN_S + VALIDATION_S) * SERIES["rate_hz"])
         motion = np.ptp(setup.trajectories.positions, axis=0)
         print(f"\n# {name}: points (mm) {np.round(setup.points_mm, 1).tolist()}; "
               f"peak-to-peak motion per point (mm) {np.round(np.linalg.norm(motion, axis=1), 2)}"
-              f"; {series.n_samples} samples, train {train}")
+              f"; {series.n_samples} samples, train {train}, test from {test}")
         cache: dict[int, np.ndarray] = {}
         # correspondence models with the true surrogate (the floor of the volume metrics)
         corr_rows = []
         sur = setup.trajectories.as_series()
-        idx = np.unique(np.linspace(train, series.n_samples - 1, args.volume_samples)
+        idx = np.unique(np.linspace(test, series.n_samples - 1, args.volume_samples)
                         .round().astype(int))
         models = {}
         for cname in ("linear", "nw"):
@@ -136,13 +161,18 @@ def main() -> None:
         model = models[("linear", 10)]
         rows = []
         base: dict[float, float] = {}
+        chosen: dict[tuple[str, float], dict] = {}
         for h in HORIZONS_S:
-            for method, params in METHODS.items():
+            for method in GRIDS:
+                params = _tune(sur, series.frame_period_s, method, h, train, test, args.seed)
+                chosen[(method, h)] = params
                 vs = args.volume_samples if h in VOLUME_HORIZONS_S else 0
                 run = run_ct4d(series, sur, model, method=method, horizon_s=h,
                                train_samples=train, roi_mask=roi, volume_samples=vs,
-                               params=params, seed=args.seed, actual_cache=cache)
+                               params=params, seed=args.seed, actual_cache=cache,
+                               test_start=test)
                 row = run.row()
+                row["params"] = " ".join(f"{k}={v:g}" for k, v in sorted(params.items()))
                 if method == "no-prediction":
                     base[h] = row["rmse_mm"]
                 row["rmse_ratio"] = row["rmse_mm"] / base[h]
@@ -152,6 +182,8 @@ def main() -> None:
                ["method", "horizon_s", "rmse_mm", "rmse_ratio", "max_mm", "jitter_mm",
                 "true_jitter_mm", "pearson_mean", "nrmse_mean", "forecast_ms",
                 "correspondence_ms", "warp_ms"])
+        print("\nchosen on the validation window: " + "; ".join(
+            f"{r['method']}@{r['horizon_s']:.1f}s {r['params']}" for r in rows if r["params"]))
         # surrogate-driven variant: a 1D external signal -> 3D field
         sig = series.signal(phase_signal)
         sur_rows = []
@@ -159,11 +191,13 @@ def main() -> None:
             s_tr, u_tr = training_pairs(series, sig, np.asarray(phase_signal)[:, None],
                                         train_samples=train, n_from_train=10)
             smodel = make_correspondence(cname).fit(s_tr, u_tr, mask=roi)
-            for method in ("no-prediction", "rtrl"):
+            for method in ("no-prediction", "linear", "rtrl"):
+                params = _tune(sig, series.frame_period_s, method, 0.4, train, test, args.seed)
                 run = run_ct4d(series, sig, smodel, method=method, horizon_s=0.4,
                                train_samples=train, roi_mask=roi,
-                               volume_samples=args.volume_samples, params=METHODS[method],
-                               seed=args.seed, points=False, actual_cache=cache)
+                               volume_samples=args.volume_samples, params=params,
+                               seed=args.seed, points=False, actual_cache=cache,
+                               test_start=test)
                 # internal points moved by the predicted fields (surrogate -> field -> points)
                 pi = mm_to_index(setup.points_mm, series.spacing, series.origin)
                 pred = np.stack([setup.points_mm + sample_field(smodel.predict(

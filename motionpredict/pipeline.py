@@ -183,7 +183,7 @@ class MarkerResult:
     mode: Mode = "causal"
 
 
-def _default_train(n: int, extra: dict[str, Any], what: str) -> tuple[int, str]:
+def _default_train(n: int, extra: dict[str, Any], what: str, period_s: float) -> tuple[int, str]:
     splits = extra.get("splits") if isinstance(extra, dict) else None
     if splits is None and isinstance(extra, dict) and isinstance(extra.get("sidecar"), str):
         import json
@@ -197,6 +197,9 @@ def _default_train(n: int, extra: dict[str, Any], what: str) -> tuple[int, str]:
         train = splits.get("train")
         if train is None and isinstance(splits.get("online_methods"), dict):
             train = splits["online_methods"].get("train")
+        rate = f"{round(1.0 / period_s, 2):g}hz" if period_s > 0 else ""
+        if train is None and isinstance(splits.get(rate), dict):  # marker splits per rate
+            train = splits[rate].get("train")
         if train is not None:
             return int(train[1]), "sidecar"  # 1-based inclusive end == 0-based exclusive stop
     n_train = max(2, round(0.45 * n))
@@ -317,8 +320,8 @@ class OnlineFramePipeline(_ForecastCore):
             raise ConfigurationError(f"n_components must be >= 1, got {n_components}")
         self.n_components = int(n_components)
         if train_frames is None:
-            train_frames, self.train_source = _default_train(n, sequence.provenance.extra,
-                                                             "frames")
+            train_frames, self.train_source = _default_train(
+                n, sequence.provenance.extra, "frames", sequence.frame_period)
         else:
             self.train_source = "option"
         self.train_frames = int(train_frames)
@@ -525,7 +528,7 @@ class OnlineMarkerPipeline(_ForecastCore):
         self.mode: Mode = mode
         if train_samples is None:
             train_samples, self.train_source = _default_train(
-                n, trajectories.provenance.extra, "samples")
+                n, trajectories.provenance.extra, "samples", trajectories.sample_period)
         else:
             self.train_source = "option"
         self.train_samples = int(train_samples)

@@ -19,6 +19,7 @@ from motionpredict.errors import MotionPredictError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
     "phantom",
     "info",
     "datasets",

@@ -112,11 +112,7 @@ def run(args: argparse.Namespace) -> int:
     h_s, h_steps = parse_horizon(args.horizon)
     horizon_s = h_s if h_s is not None else h_steps * period  # type: ignore[operator]
     params = dict(args.param)
-    train = args.train_frames
-    if train is None:
-        sp = meta.get("splits", {})
-        tr = (sp.get("online_methods") or sp).get("train") if isinstance(sp, dict) else None
-        train = int(tr[1]) if tr else None
+    train = args.train_frames  # None: the pipeline takes the sidecar's split, else 45 %
     out = args.out or Path(f"predict-{name}-{args.method}")
     from motionpredict.ct4d.command import is_ct4d, predict_4dct
 

@@ -68,6 +68,9 @@ class SeriesForecast:
         ``(T,)`` wall time of each forecaster step (predict + learn), ms.
     events
         Divergence events of the forecaster.
+    test_start
+        First test sample (default: the end of the training window; later when a validation
+        window lies between them).
     """
 
     method: str
@@ -79,15 +82,18 @@ class SeriesForecast:
     true: np.ndarray
     step_ms: np.ndarray
     events: list[DivergenceEvent] = field(default_factory=list)
+    test_start: int | None = None
 
     @property
     def test(self) -> slice:
-        """Test samples: every sample after the training window."""
-        return slice(self.train_samples, None)
+        """Test samples: from ``test_start`` (default the end of the training window) on."""
+        return slice(self.train_samples if self.test_start is None else self.test_start, None)
 
-    def point_errors(self) -> dict[str, float]:
-        """Point RMSE / max / jitter (mm) on the test samples (series of 3D points)."""
-        p, y = self.predicted[self.test], self.true[self.test]
+    def point_errors(self, window: slice | None = None) -> dict[str, float]:
+        """Point RMSE / max / jitter (mm) on the test samples, or on ``window`` (e.g. a
+        validation window), for a series of 3D points."""
+        w = self.test if window is None else window
+        p, y = self.predicted[w], self.true[w]
         if p.shape[1] % 3:
             raise ValidationError("point errors need a series of 3D points (3N columns)")
         return point_errors(p.reshape(p.shape[0], -1, 3), y.reshape(y.shape[0], -1, 3))
@@ -95,8 +101,8 @@ class SeriesForecast:
 
 def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon_s: float,
                     train_samples: int, params: Mapping[str, Any] | None = None,
-                    mode: Mode = "causal", seed: int = 0,
-                    round_horizon: bool = False) -> SeriesForecast:
+                    mode: Mode = "causal", seed: int = 0, round_horizon: bool = False,
+                    test_start: int | None = None) -> SeriesForecast:
     """Forecast a ``(T, p)`` series (point coordinates in mm, a surrogate) ``horizon_s`` ahead.
 
     Parameters
@@ -120,6 +126,8 @@ def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon
         Forecaster seed.
     round_horizon
         Round the horizon to a whole number of periods.
+    test_start
+        First test sample (default ``train_samples``).
     """
     y = np.asarray(series, dtype=np.float64)
     if y.ndim != 2 or not np.all(np.isfinite(y)):
@@ -137,7 +145,7 @@ def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon
     predicted = std.inverse(run.predicted)
     return SeriesForecast(method=method, mode=run.mode, horizon_s=h * float(period_s),
                           horizon_steps=h, train_samples=int(train_samples), predicted=predicted,
-                          true=y, step_ms=run.step_ms, events=run.events)
+                          true=y, step_ms=run.step_ms, events=run.events, test_start=test_start)
 
 
 def training_pairs(series: BreathingSeries, surrogate: np.ndarray, phase_surrogate: np.ndarray,
@@ -314,7 +322,8 @@ def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: Corresponden
              mode: Mode = "causal", seed: int = 0, points: bool = True,
              round_horizon: bool = False,
              actual_cache: dict[int, np.ndarray] | None = None,
-             predicted_out: dict[int, np.ndarray] | None = None) -> Ct4dRun:
+             predicted_out: dict[int, np.ndarray] | None = None,
+             test_start: int | None = None) -> Ct4dRun:
     """Forecast a surrogate of a breathing series and rebuild predicted volumes.
 
     Parameters
@@ -338,17 +347,20 @@ def run_ct4d(series: BreathingSeries, surrogate: np.ndarray, model: Corresponden
         Compute point errors (the surrogate is a set of 3D points).
     actual_cache, predicted_out
         Cache of actual volumes and output of predicted ones, see :func:`evaluate_volumes`.
+    test_start
+        First test sample (default ``train_samples``): point errors and volumes are scored from
+        there on.
     """
     y = np.asarray(surrogate, dtype=np.float64).reshape(series.n_samples, -1)
     fc = forecast_series(y, series.frame_period_s, method=method, horizon_s=horizon_s,
                          train_samples=train_samples, params=params, mode=mode, seed=seed,
-                         round_horizon=round_horizon)
+                         round_horizon=round_horizon, test_start=test_start)
     errs = fc.point_errors() if points else None
     vols = None
     if model is not None and volume_samples > 0:
         if roi_mask is None:
             raise ConfigurationError("volume metrics need a tumour ROI mask")
-        first = max(train_samples, fc.horizon_steps)
+        first = max(fc.test.start, fc.horizon_steps)
         idx = np.unique(np.linspace(first, series.n_samples - 1, int(volume_samples))
                         .round().astype(int))
         vols = evaluate_volumes(series, model, fc.predicted, idx, roi_mask,

@@ -7,6 +7,7 @@ name; ``get("rtrl")`` returns a class, ``available()`` lists names.
 # Each module below registers its methods on import (one line per module).
 from motionpredict.forecasters import (
     aggregator,  # noqa: F401
+    analog,  # noqa: F401
     last_value,  # noqa: F401
     linear,  # noqa: F401
     lms,  # noqa: F401

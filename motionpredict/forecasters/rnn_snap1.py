@@ -41,7 +41,14 @@ class SnAp1Forecaster(OnlineRNN):
         self.s = np.ones(self.q)
         self._a = np.zeros(self.q)
         self._abs = np.zeros(self.q)
-        self._diag_idx = np.arange(self.q)
+
+    @property
+    def _w_a_diag(self) -> np.ndarray:
+        """Read-only strided view of ``diag(W_a)`` (no copy)."""
+        w = self.w_ab
+        return np.lib.stride_tricks.as_strided(
+            w, shape=(self.q,), strides=(w.strides[0] + w.strides[1],), writeable=False
+        )
 
     @property
     def J(self) -> np.ndarray:
@@ -54,7 +61,7 @@ class SnAp1Forecaster(OnlineRNN):
     def _advance_estimator(self) -> None:
         s = self.s
         s *= self.dphi
-        s *= self.w_a[self._diag_idx, self._diag_idx]
+        s *= self._w_a_diag
         np.abs(s, out=self._abs)
         if self._abs.min() < _LOW or self._abs.max() > _HIGH:
             rows = (self._abs < _LOW) | (self._abs > _HIGH)

@@ -147,3 +147,16 @@ def test_predict_volume_with_perfect_surrogate_matches_actual(tiny_ct, series_an
     assert np.linalg.norm(u - s.field(k), axis=-1).max() < 0.05  # exact up to round-off
     m = volume_metrics(vol, s.volume(k), tiny_ct.tumour_mask)
     assert m["pearson"] > 0.999
+
+
+def test_validation_window_and_test_start():
+    y = _sine(120)
+    fc = forecast_series(y, 0.4, method="no-prediction", horizon_s=0.4, train_samples=40,
+                         test_start=80)
+    assert fc.test == slice(80, None)
+    val = fc.point_errors(slice(40, 80))
+    want = np.linalg.norm(y[40:80] - y[39:79], axis=1)
+    assert val["rmse_mm"] == pytest.approx(np.sqrt(np.mean(want**2)))
+    test = fc.point_errors()
+    want = np.linalg.norm(y[80:] - y[79:-1], axis=1)
+    assert test["max_mm"] == pytest.approx(want.max())
