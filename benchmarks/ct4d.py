@@ -90,7 +90,10 @@ def _table(title: str, rows: list[dict], cols: list[str]) -> None:
         cells = []
         for c in cols:
             v = r.get(c, "")
-            cells.append(f"{v:14.3f}" if isinstance(v, float) else f"{v!s:>14s}")
+            if isinstance(v, float):
+                cells.append(f"{v:14.3g}" if c == "chosen" else f"{v:14.3f}")
+            else:
+                cells.append(f"{v!s:>14s}")
         print(" | ".join(cells))
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.io
 
 from motionpredict.forecasters import Standardizer, get, run_online
+from motionpredict.forecasters.aggregator import default_members
 from motionpredict.forecasters.linear import K_GRIDS
 from motionpredict.forecasters.lms import ETA_GRIDS
 
@@ -39,7 +40,9 @@ PERIOD_S = {"3.33": 0.3, "10": 0.1, "30": 1.0 / 30.0}
 #: published horizons in samples per rate (0.1-2.1 s)
 HORIZONS = {"3.33": list(range(1, 8)), "10": list(range(1, 22)), "30": list(range(3, 64, 3))}
 LAG_STRIDE = {"3.33": 1, "10": 2, "30": 6}
-METHODS = ("rls", "lms", "linear", "aggregator")
+METHODS = ("rls", "lms", "linear", "aggregator-v1", "aggregator")
+#: the first aggregator version: its 17 members (last value, RLS) without the analog members
+V1_MEMBERS = 17
 
 
 def load(folder: Path, rate: str) -> tuple[np.ndarray, dict]:
@@ -66,6 +69,8 @@ def candidates(method: str, rate: str, h: int) -> list[dict]:
         return [{"k": k, "ridge": r} for k in K_GRIDS[key] for r in (1.0, 100.0)]
     if method == "aggregator":
         return [{"lag_stride": LAG_STRIDE[rate]}]
+    if method == "aggregator-v1":
+        return [{"members": default_members(LAG_STRIDE[rate])[:V1_MEMBERS]}]
     raise ValueError(method)
 
 
@@ -81,19 +86,20 @@ def evaluate(folder: Path, rate: str, h: int, method: str, mode: str) -> dict:
     best = None
     t0 = time.perf_counter()
     for params in candidates(method, rate, h):
-        f = get(method)(horizon=h, n_features=y.shape[1], mode=mode, **params)
+        f = get(method.removesuffix("-v1"))(horizon=h, n_features=y.shape[1], mode=mode, **params)
         run = run_online(f, z, fit_until=sp["offline_last_training_target"])
         pred = std.inverse(run.predicted)
         score = window_rmse(pred, y, cv)
         if best is None or score < best[0]:
-            best = (score, params, pred, len(run.events))
+            best = (score, params, pred, len(run.events), float(np.mean(run.step_ms)))
     assert best is not None
-    _, params, pred, n_events = best
+    _, params, pred, n_events, ms = best
     return {
         "relative_rmse": window_rmse(pred, y, test) / window_rmse(last, y, test),
         "rmse_mm": window_rmse(pred, y, test),
-        "params": params,
+        "params": {k: v for k, v in params.items() if k != "members"},
         "events": n_events,
+        "ms_per_step": ms,
         "seconds": time.perf_counter() - t0,
     }
 
@@ -131,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                 gain = f"  {100 * (1 - row['aggregator'] / row['rls']):+9.1f}%"
             print(f"{h:>3} {h * PERIOD_S[rate]:>6.2f} {cells}{gain}", flush=True)
         if "aggregator" in args.methods:
+            per_h = [results[rate][str(h)]["aggregator"] for h in hs]
+            ms = [v["ms_per_step"] for per in per_h for v in per.values()]
+            print(f"aggregator: {np.mean(ms):.2f} ms per step (mean over sequences and horizons)")
             print("aggregator per sequence (relative RMSE), rows = horizon:")
             for h in hs:
                 per = results[rate][str(h)]["aggregator"]

@@ -66,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USER_ERROR
+    from threadpoolctl import threadpool_limits
+
+    # The hot loops (online learners, registration of one frame) work on small arrays: several
+    # BLAS threads only fight over the cores. One thread for BLAS; OpenCV and torch keep theirs.
+    threadpool_limits(limits=1, user_api="blas")
     try:
         return int(args.func(args) or 0)
     except MotionPredictError as exc:

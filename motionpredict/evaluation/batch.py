@@ -214,7 +214,11 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     User errors are returned as ``{"error": message}`` results instead of raised, so that one bad
     combination does not stop a batch.
     """
+    from threadpoolctl import threadpool_limits
+
     t0 = time.perf_counter()
+    # Small per-step matrix products: several BLAS threads only fight over the cores.
+    limiter = threadpool_limits(limits=1, user_api="blas")
     try:
         seq = load_sequence(job["sequence"])
         grid = method_grid(job["method"], job["grid"])
@@ -247,6 +251,8 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
         res["provenance"] = seq.provenance
     except MotionPredictError as exc:
         res = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        limiter.restore_original_limits()
     return {"key": job["key"], "result": res, "elapsed_s": time.perf_counter() - t0}
 
 

@@ -19,9 +19,11 @@ the best member (dimensionless; ``eta -> inf`` picks the current best member, ``
 uniformly). No validation window is needed: settings that a grid search would choose between are
 all members. Until a member has been scored its weight follows the uniform prior.
 
-The default members (see :func:`default_members`) are causal RLS predictors (multivariate, short
-history; univariate with long strided histories, direct and iterated one-step), LMS and the
-last value. Any registered method, the online RNNs included, can be a member through ``members``.
+The default members (see :func:`default_members`, 22 in all) are the last value, causal RLS
+predictors (multivariate over short and strided histories; univariate with long strided
+histories, direct and iterated one-step) and analog nearest-neighbour forecasters
+(:mod:`motionpredict.forecasters.analog`). Any registered method, the online RNNs included, can
+be a member through ``members``.
 
 Reference mode passes the look-ahead target to the members and scores them on it at once
 (published behaviour, labelled as such); causal mode is the default.
@@ -78,6 +80,21 @@ def default_members(lag_stride: int = 1) -> tuple[MemberSpec, ...]:
                         ),
                     )
                 )
+    # multivariate RLS over strided lags (about 0.6 s and 1.2 s of history at 10 Hz)
+    for k in (3, 6):
+        members.append(("rls", (("k", k), ("stride", s), ("forgetting", 0.999))))
+    # analog (nearest-neighbour) members: strong at long horizons on quasi-periodic breathing
+    for m, stride, neighbours, library in (
+        (10, s, 10, 1000),
+        (10, s, 5, 300),
+        (20, max(1, s // 2), 20, 3000),
+    ):
+        members.append(
+            (
+                "analog",
+                (("m", m), ("stride", stride), ("neighbours", neighbours), ("library", library)),
+            )
+        )
     return tuple(members)
 
 

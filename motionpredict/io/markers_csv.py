@@ -108,6 +108,37 @@ def _read_one_krilavicius(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return data[:, 1], data[:, 2:5], dropped
 
 
+def _repair_isolated_glitches(t_ms: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Replace corrupt timestamps by interpolation between their regular neighbours.
+
+    The Krilavicius logger sometimes writes garbled timestamps (e.g. ``25,6`` and ``25,8`` between
+    12700 and 13017 ms) while the rows around them are regular. A timestamp further than five
+    median steps from the median of its +-3 neighbours is such a glitch; it is replaced by linear
+    interpolation (over the sample index) between the nearest regular samples. Whatever disorder
+    remains is refused by :func:`_check_times`.
+
+    Returns
+    -------
+    (times in ms, 0-based indices of the repaired samples)
+    """
+    t = np.array(t_ms, dtype=np.float64)
+    n = t.size
+    if n < 4:
+        return t, []
+    step = float(np.median(np.abs(np.diff(t))))
+    if step <= 0:
+        return t, []
+    padded = np.pad(t, 3, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 7)
+    local = np.median(windows, axis=1)
+    bad = np.abs(t - local) > 5.0 * step
+    if not bad.any() or bad.all():
+        return t, []
+    idx = np.arange(n)
+    t[bad] = np.interp(idx[bad], idx[~bad], t[~bad])
+    return t, [int(i) for i in idx[bad]]
+
+
 def _check_times(t_s: np.ndarray, path: Path, first_line: int = 2) -> None:
     steps = np.diff(t_s)
     if np.any(steps <= 0):
@@ -167,8 +198,12 @@ def read_krilavicius_folder(
     times_ms: list[np.ndarray] = []
     xyz: list[np.ndarray] = []
     dropped = 0
+    repaired: dict[str, list[int]] = {}
     for f in files:
         t, p, d = _read_one_krilavicius(f)
+        t, fixed = _repair_isolated_glitches(t)
+        if fixed:
+            repaired[f.name] = [i + 2 for i in fixed]  # line numbers (header = line 1)
         _check_times(t / 1000.0, f)
         times_ms.append(t)
         xyz.append(p)
@@ -200,6 +235,11 @@ def read_krilavicius_folder(
             "time_origin_ms": float(times_ms[0][0]),
         },
     )
+    for name, lines in repaired.items():
+        prov.warnings.append(
+            f"{name}: corrupt timestamp(s) on line(s) {', '.join(map(str, lines))} replaced by "
+            "interpolation between the regular timestamps around them"
+        )
     if dropped:
         prov.warnings.append(
             f"dropped {dropped} trailing all-zero row(s) (logger sentinel)"

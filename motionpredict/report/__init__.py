@@ -30,6 +30,9 @@ def _sections(data: ReportData) -> list:
     lats = [f for f in (figures.latency(data, kind) for kind in data.kinds()) if f is not None]
     if lats:
         secs.append(("Latency per stage", lats))
+    comparisons = content.comparison_tables(data)
+    if comparisons:
+        secs.append(("Paired comparisons", comparisons))
     secs.append(("Settings", [content.settings_table(data)]))
     prov: list = [content.provenance_table(data)]
     err = content.error_table(data)

@@ -8,7 +8,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from motionpredict.evaluation.stats import spread
+from motionpredict.evaluation.stats import (
+    breathing_cycles,
+    cycle_bootstrap,
+    spread,
+    wilcoxon_paired,
+)
 from motionpredict.report.data import ReportData
 
 #: Secondary metrics shown per kind of data, with their column titles.
@@ -136,6 +141,60 @@ def provenance_table(data: ReportData) -> Table:
             desc.append("LK: " + json.dumps(j["result"]["lk_params"], sort_keys=True))
         rows.append([name, "; ".join(desc)])
     return Table("Software and data provenance (de-identified)", ["item", "value"], rows)
+
+
+def _per_frame(job: dict[str, Any]) -> list[float] | None:
+    tr = job["result"].get("traces", {})
+    return tr.get("test_dvf_mean_mm", tr.get("test_error_mm"))
+
+
+def comparison_tables(data: ReportData, baseline: str = "no-prediction") -> list[Table]:
+    """Paired comparisons with the baseline: per sequence and horizon the mean per-frame error
+    difference with a 95 % interval from resampling breathing cycles (lowest seed), and per
+    method and mode a Wilcoxon signed-rank test over the (sequence, horizon) pairs."""
+    first: dict[tuple, dict[str, Any]] = {}
+    for j in data.jobs:
+        s = j["spec"]
+        key = (s["sequence_name"], s["method"], s["mode"], s["horizon_s"])
+        if key not in first or s["seed"] < first[key]["spec"]["seed"]:
+            first[key] = j
+    rows, pairs = [], defaultdict(list)
+    for (seq, m, mode, h), j in sorted(first.items()):
+        base = first.get((seq, baseline, mode, h))
+        if m == baseline or base is None:
+            continue
+        e, b = _per_frame(j), _per_frame(base)
+        trace = base["result"].get("traces", {}).get("breathing")
+        if not e or not b or len(e) != len(b) or not trace or len(trace) != len(e):
+            continue
+        d = [x - y for x, y in zip(e, b, strict=True)]
+        mean, lo, hi = cycle_bootstrap(d, trace, n_boot=1000, seed=0)
+        n_cyc = len(breathing_cycles(trace))
+        rows.append([seq, m, mode, f"{h:g}", f"{mean:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]",
+                     str(n_cyc), "better" if hi < 0 else ("worse" if lo > 0 else "-")])
+        pairs[(m, mode)].append((sum(e) / len(e), sum(b) / len(b)))
+    if not rows:
+        return []
+    out = [Table(f"Per-frame error difference with {baseline} (mm; lowest seed)",
+                 ["sequence", "method", "mode", "h (s)", "mean diff", "95 % interval",
+                  "cycles", "verdict"], rows,
+                 "negative = lower error than the baseline; interval from resampling whole "
+                 "breathing cycles of the test window (1000 resamples)")]
+    wrows = []
+    for (m, mode), ps in sorted(pairs.items()):
+        if len(ps) < 2:
+            continue
+        a = [x for x, _ in ps]
+        b = [y for _, y in ps]
+        stat, p = wilcoxon_paired(a, b)
+        diffs = sorted(x - y for x, y in ps)
+        wrows.append([m, mode, str(len(ps)), f"{diffs[len(diffs) // 2]:+.3f}", f"{stat:g}",
+                      f"{p:.3g}"])
+    if wrows:
+        out.append(Table(f"Wilcoxon signed-rank test against {baseline} over (sequence, horizon)"
+                         " pairs", ["method", "mode", "pairs", "median diff", "W", "p"], wrows,
+                         "two-sided; pairs are the mean test errors of each sequence and horizon"))
+    return out
 
 
 def error_table(data: ReportData) -> Table | None:

@@ -71,7 +71,8 @@ def test_weights_move_to_the_better_member_when_breathing_changes() -> None:
 def test_default_members_and_errors() -> None:
     specs = default_members(2)
     assert specs[0] == ("no-prediction", ())
-    assert len(specs) == len(set(specs)) > 10
+    assert len(specs) == len(set(specs)) == 22
+    assert sum(name == "analog" for name, _ in specs) == 3
     agg = Aggregator(horizon=2, n_features=3, lag_stride=2)
     assert len(agg.members) == len(specs)
     with pytest.raises(ConfigurationError, match="offline"):
@@ -82,3 +83,25 @@ def test_default_members_and_errors() -> None:
         Aggregator(horizon=1, n_features=1, eta=-1.0)
     with pytest.raises(ConfigurationError):
         default_members(0)
+
+
+def test_analog_members_help_at_long_horizons_on_a_quasi_periodic_signal() -> None:
+    """Cusped cycles (|sin|^3) of varying period (about 15 samples) and amplitude with noise: at
+    h = 7 samples (half a cycle) the aggregator with an analog member beats the same aggregator
+    without it (measured 0.084 vs 0.145) and the last value (0.739)."""
+    rng = np.random.default_rng(4)
+    n, h = 900, 7
+    period = 30 + 3 * np.sin(np.arange(n) / 200)
+    phase = np.cumsum(2 * np.pi / period)
+    y = (np.abs(np.sin(phase)) ** 3 * (1 + 0.2 * np.sin(np.arange(n) / 90)))[:, None]
+    y = y + 0.03 * rng.standard_normal((n, 1))
+    base = (("no-prediction", ()), ("rls", (("k", 4), ("forgetting", 0.99))))
+    with_analog = (*base, ("analog", (("m", 10), ("stride", 2), ("neighbours", 5))))
+    sl = slice(400, n)
+    errs = {}
+    for label, members in (("base", base), ("analog", with_analog)):
+        run = run_online(Aggregator(horizon=h, n_features=1, members=members), y)
+        errs[label] = np.sqrt(np.mean((run.predicted[sl] - y[sl]) ** 2))
+    last = np.sqrt(np.mean((y[sl.start - h : n - h] - y[sl]) ** 2))
+    assert errs["analog"] < 0.7 * errs["base"]
+    assert errs["analog"] < 0.2 * last

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from motionpredict.forecasters.rnn_dni import DNIForecaster
 from motionpredict.forecasters.rnn_rtrl import RTRLForecaster
 from motionpredict.forecasters.rnn_snap1 import SnAp1Forecaster
 from motionpredict.forecasters.rnn_uoro import UOROForecaster
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_blas():
+    """Vector-sized BLAS calls: threads only add latency (and stall on a loaded machine)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _series(n: int, p: int, seed: int) -> np.ndarray:

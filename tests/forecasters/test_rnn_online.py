@@ -6,13 +6,21 @@ import pickle
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from motionpredict.errors import ConfigurationError
-from motionpredict.forecasters import get, run_online
+from motionpredict.forecasters import Standardizer, get, run_online
 from motionpredict.forecasters.rnn_core import CausalQueue, clip_in_place, init_weights
 
 METHODS = ["rtrl", "snap1", "uoro", "dni", "rnn-fixed"]
 SMALL = {"k": 3, "q": 6, "eta": 0.02}
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_blas():
+    """Vector-sized BLAS calls: threads only add latency (and stall on a loaded machine)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _method(name: str, **kw):
@@ -239,3 +247,23 @@ def test_configuration_errors() -> None:
         get("snap1")(horizon=1, n_features=1, q=0)
     with pytest.raises(ConfigurationError, match="unknown"):
         get("dni")(horizon=1, n_features=1, variant="as-coded")
+
+
+def test_causal_learning_rate_must_shrink_with_the_delay() -> None:
+    """9 noisy sinusoids (mm), h = 0.5 s at 10 Hz, k = 60, q = 40 (docs/forecasters-rnn.md):
+    causal SnAp-1 beats no prediction with eta = 0.002 (measured 0.33 vs 2.7 mm) and is unstable
+    with the reference-mode eta = 0.02 (measured 54 mm), while staying finite."""
+    t = np.arange(900) * 0.1
+    rng = np.random.default_rng(0)
+    y_mm = np.stack([np.sin(2 * np.pi * t / 4 + i) for i in range(9)], 1) * 5
+    y_mm += 0.2 * rng.normal(size=y_mm.shape)
+    std = Standardizer(y_mm[:300])
+    base = np.sqrt(np.mean((y_mm[595:-5] - y_mm[600:]) ** 2))
+    rmse = {}
+    for eta in (0.002, 0.02):
+        f = get("snap1")(horizon=5, n_features=9, k=60, q=40, eta=eta, seed=0)
+        pred = std.inverse(run_online(f, std.transform(y_mm)).predicted)
+        assert np.all(np.isfinite(pred[5:]))
+        rmse[eta] = np.sqrt(np.mean((pred[600:] - y_mm[600:]) ** 2))
+    assert rmse[0.002] < 0.25 * base
+    assert rmse[0.02] > 5 * base

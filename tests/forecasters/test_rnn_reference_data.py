@@ -8,10 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from threadpoolctl import threadpool_limits
 
 from motionpredict.forecasters import Standardizer, get
 
 pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_blas():
+    """Vector-sized BLAS calls: threads only add latency (and stall on a loaded machine)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _load(root: Path, rel: str) -> np.ndarray:

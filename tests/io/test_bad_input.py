@@ -201,3 +201,21 @@ def test_marker_names_from_file_names_without_sidecar(tmp_path):
     rows = ["0;0;1;2;3", "6;100;1;2;3"]
     _marker_folder(tmp_path, {"LAC": rows, "UAC": rows, "UCC": rows})
     assert load(tmp_path).names == ("LAC", "UAC", "UCC")
+
+
+def test_marker_garbled_timestamps_are_repaired_and_reported(tmp_path):
+    """Logger glitches (as in the Krilavicius markers-3 files) are interpolated, with a warning."""
+    stamps = [12000, 12100, 12200, 12300, 12400, 25.6, 25.8, 12717, 12817, 12917, 13017, 13117]
+    rows = [f"{6 * i};{str(t).replace('.', ',')};1;2;{i}" for i, t in enumerate(stamps)]
+    _marker_folder(tmp_path, {"LAC": rows})
+    traj = load(tmp_path)
+    np.testing.assert_allclose(traj.times[4:8], [0.4, 0.5057, 0.6113, 0.717], atol=1e-3)
+    assert np.all(np.diff(traj.times) > 0)
+    assert any("line(s) 7, 8" in w for w in traj.provenance.warnings)
+
+
+def test_marker_disordered_timestamps_are_refused(tmp_path):
+    stamps = [0, 100, 200, 300, 250, 240, 230, 220, 210, 200, 190, 180]
+    _marker_folder(tmp_path, {"LAC": [f"{i};{t};1;2;3" for i, t in enumerate(stamps)]})
+    with pytest.raises(InputFileError, match="decreasing timestamp"):
+        load(tmp_path)

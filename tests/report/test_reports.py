@@ -41,6 +41,8 @@ def test_html_and_pdf_report(run_dir: Path, capsys) -> None:
     assert "phantom-cine-0: mean geometric (DVF) error vs LK field (mm), causal mode" in html
     assert "Settings chosen on the validation window" in html
     assert "± " in html  # spread over the two seeds
+    assert "Per-frame error difference with no-prediction" in html
+    assert "Wilcoxon signed-rank test against no-prediction" in html
     pdf = (run_dir / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 10
