@@ -37,13 +37,30 @@ def test_eta_zero_averages_members_uniformly() -> None:
 
 
 def test_weights_follow_the_hedge_rule() -> None:
-    agg = Aggregator(horizon=1, n_features=2, eta=3.0, discount=0.5, members=MEMBERS)
+    agg = Aggregator(
+        horizon=1, n_features=2, eta=3.0, discount=0.5, loss_power=2, own_loss=1.0, members=MEMBERS
+    )
     agg._score(np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([0.0, 0.0]))
     agg._score(np.array([[1.0, 0.0], [1.0, 2.0]]), np.array([0.0, 0.0]))
     losses = np.array([[0.5, 0.5], [1.0, 2.5]])
     np.testing.assert_allclose(agg.losses, losses)
     w = np.exp(-3.0 * (losses / losses.min(axis=0) - 1))
     np.testing.assert_allclose(agg.weights(), w / w.sum(axis=0))
+
+
+def test_absolute_loss_and_shared_part_of_the_loss() -> None:
+    agg = Aggregator(horizon=1, n_features=2, eta=2.0, discount=0.5, own_loss=0.25, members=MEMBERS)
+    agg._score(np.array([[0.0, -2.0], [1.0, 1.0]]), np.array([0.0, 0.0]))
+    agg._score(np.array([[-1.0, 0.0], [1.0, 3.0]]), np.array([0.0, 0.0]))
+    losses = np.array([[0.5, 1.0], [1.0, 2.0]])  # discounted absolute errors
+    np.testing.assert_allclose(agg.losses, losses)
+    mixed = 0.25 * losses + 0.75 * losses.mean(axis=1, keepdims=True)  # [[.875, 1], [1.75, 2]]
+    w = np.exp(-2.0 * (mixed / mixed.min(axis=0) - 1))
+    np.testing.assert_allclose(agg.weights(), w / w.sum(axis=0))
+    np.testing.assert_allclose(agg.weights()[0], [1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(-2.0))])
+    shared = Aggregator(horizon=1, n_features=2, own_loss=0.0, members=MEMBERS)
+    shared.losses, shared._scored = losses, 2
+    assert np.allclose(shared.weights()[:, 0], shared.weights()[:, 1])
 
 
 def test_weights_move_to_the_better_member_when_breathing_changes() -> None:
@@ -83,6 +100,10 @@ def test_default_members_and_errors() -> None:
         Aggregator(horizon=1, n_features=1, eta=-1.0)
     with pytest.raises(ConfigurationError):
         default_members(0)
+    with pytest.raises(ConfigurationError, match="loss_power"):
+        Aggregator(horizon=1, n_features=1, loss_power=3)
+    with pytest.raises(ConfigurationError, match="own_loss"):
+        Aggregator(horizon=1, n_features=1, own_loss=1.5)
 
 
 def test_analog_members_help_at_long_horizons_on_a_quasi_periodic_signal() -> None:
