@@ -18,6 +18,7 @@ class NumpyBackend:
 
     def __init__(self) -> None:
         self._grids: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._kernels: dict[tuple[float, float], np.ndarray] = {}
 
     # ----------------------------------------------------------------- conversions
     def asarray(self, x: Any) -> np.ndarray:
@@ -76,7 +77,10 @@ class NumpyBackend:
         """
         if sigma <= 0:
             return x
-        k = gaussian_kernel(sigma, truncate).astype(np.float32)
+        k = self._kernels.get((sigma, truncate))
+        if k is None:
+            k = self._kernels[(sigma, truncate)] = gaussian_kernel(sigma, truncate).astype(
+                np.float32)
         radius = k.size // 2
         x = np.ascontiguousarray(x, dtype=np.float32)
         if radius < min(x.shape[-2:]):
@@ -98,17 +102,62 @@ class NumpyBackend:
     def pull(self, image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """Linear interpolation of ``image`` at ``x + flow(x)``, positions clamped to the grid.
 
+        Same values as ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` (clamping
+        the position to ``0 .. n - 1`` per axis is what edge replication gives for linear
+        interpolation), computed in float32 with flat-index gathers: about 3x faster on 2D
+        frames. Axes of length 1 go through SciPy.
+
         Parameters
         ----------
         image
             ``(*shape)`` float32.
         flow
             ``(ndim, *shape)`` displacements in px, array-axis order.
+
+        Returns
+        -------
+        ``(*shape)`` float32 image.
         """
-        coords = np.stack([g + f for g, f in zip(self.grid(image.shape), flow, strict=True)])
-        return ndimage.map_coordinates(image, coords, order=1, mode="nearest").astype(
-            np.float32, copy=False
-        )
+        shape = image.shape
+        grid = self.grid(shape)
+        if min(shape) < 2:
+            coords = np.stack([g + f for g, f in zip(grid, flow, strict=True)])
+            return ndimage.map_coordinates(image, coords, order=1, mode="nearest").astype(
+                np.float32, copy=False)
+        flat = np.ascontiguousarray(image, dtype=np.float32).reshape(-1)
+        index: Any = 0
+        fracs = []
+        stride = 1
+        strides = []
+        for a in range(len(shape) - 1, -1, -1):
+            pos = grid[a] + flow[a]
+            np.clip(pos, 0, shape[a] - 1, out=pos)
+            lower = np.floor(pos)
+            np.minimum(lower, shape[a] - 2, out=lower)  # the last voxel: lower + 1, weight 1
+            pos -= lower
+            fracs.append(pos)
+            lower_index = lower.astype(np.intp)
+            if stride != 1:
+                lower_index *= stride
+            index = lower_index + index
+            strides.append(stride)
+            stride *= shape[a]
+        fracs.reverse()
+        strides.reverse()
+        return self._lerp(flat, index, fracs, strides, 0)
+
+    def _lerp(self, flat: np.ndarray, index: np.ndarray, fracs: list[np.ndarray],
+              strides: list[int], axis: int) -> np.ndarray:
+        """Multilinear interpolation over axes ``axis ..`` of the cell whose lower corner has
+        the flat ``index``."""
+        if axis == len(fracs):
+            return flat.take(index)
+        lo = self._lerp(flat, index, fracs, strides, axis + 1)
+        hi = self._lerp(flat, index + strides[axis], fracs, strides, axis + 1)
+        hi *= fracs[axis]  # lo (1 - f) + hi f: exact at f = 0 and f = 1 (grid points)
+        lo *= 1.0 - fracs[axis]
+        hi += lo
+        return hi
 
     def pull_fast(self, image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """Like :meth:`pull`, through OpenCV's ``remap`` for 2D images (about 20x faster).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from motionpredict.registration.backends import Backend
 
 
@@ -44,6 +46,32 @@ def _upsample_axis(backend: Backend, u: Any, axis: int, n: int) -> Any:
     along spatial ``axis`` (samples ``j`` at positions ``2 j``; the last one is held)."""
     a = axis + 1
     m = u.shape[a]
+    if isinstance(u, np.ndarray):  # NumPy: write even/odd samples in place (no interleave copy)
+        shape = list(u.shape)
+        shape[a] = n
+        out = np.empty(shape, dtype=u.dtype)
+        even = [slice(None)] * u.ndim
+        even[a] = slice(0, n, 2)
+        src = [slice(None)] * u.ndim
+        src[a] = slice(0, (n + 1) // 2)
+        out[tuple(even)] = u[tuple(src)]
+        n_odd = n // 2
+        if n_odd:
+            odd = [slice(None)] * u.ndim
+            odd[a] = slice(1, n, 2)
+            lo = [slice(None)] * u.ndim
+            lo[a] = slice(0, n_odd)
+            hi = [slice(None)] * u.ndim
+            hi[a] = slice(1, n_odd + 1) if n_odd + 1 <= m else slice(1, m)
+            nxt = u[tuple(hi)]
+            if nxt.shape[a] < n_odd:  # the last sample is held
+                last = [slice(None)] * u.ndim
+                last[a] = slice(m - 1, m)
+                nxt = np.concatenate([nxt, u[tuple(last)]], axis=a)
+            target = out[tuple(odd)]
+            np.add(u[tuple(lo)], nxt, out=target)
+            target *= 0.5
+        return out
     index = [slice(None)] * u.ndim
     index[a] = slice(1, None)
     nxt_head = u[tuple(index)]

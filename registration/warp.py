@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import Any
 
 import cv2
@@ -130,55 +131,105 @@ def _tap_radius(sigma: float, truncate: float) -> int:
     return max(1, math.ceil(truncate * sigma - 0.5))
 
 
+class _Workspace(threading.local):
+    """Per-thread scratch arrays of the NumPy splat, kept between calls of the same geometry
+    (fresh multi-MB arrays on every frame cost page faults comparable to the arithmetic)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.flat = np.empty(0, np.intp)
+        self.weight = np.empty(0, np.float64)
+        self.taps = np.empty(0, np.intp)
+        self.strides: list[int] = []
+        self.offsets = np.empty(0, np.float32)
+        self.grid_xy = np.empty(0, np.float32)
+        self.map_xy = np.empty(0, np.float32)
+
+    def prepare(self, shape: tuple[int, ...], radius: int, grid: list[np.ndarray]) -> None:
+        key = (shape, radius)
+        if key == self.key:
+            return
+        nd, k, pad = len(shape), 2 * radius + 1, 2 * radius + 1
+        padded = tuple(s + 2 * pad for s in shape)
+        self.strides = [int(np.prod(padded[a + 1:])) for a in range(nd)]
+        n = int(np.prod(shape))
+        self.flat = np.empty((k**nd, n), np.intp)
+        self.weight = np.empty((k,) * nd + (n,), np.float64)
+        taps = np.zeros((k,) * nd, np.intp)
+        for a in range(nd):
+            taps = taps + (np.arange(-radius, radius + 1).reshape(
+                (1,) * a + (k,) + (1,) * (nd - 1 - a)) * self.strides[a])
+        self.taps = taps.reshape(-1, 1)
+        self.offsets = np.arange(-radius, radius + 1, dtype=np.float32)[:, None]
+        if nd == 2:
+            self.grid_xy = np.stack([grid[1], grid[0]], axis=-1)  # (H, W, 2): (col, row) px
+            self.map_xy = np.empty_like(self.grid_xy)
+        self.key = key
+
+
+_WORKSPACE = _Workspace()
+
+
 def _splat_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray], sigma: float,
                  radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Numerator and denominator of the splat, vectorised over all taps at once (NumPy).
 
-    Per axis, the ``2 r + 1`` target positions and 1D Gaussian weights of every tip are computed
-    as one ``(2 r + 1, N)`` array; the separable kernel is their outer product over the axes, and
-    one ``np.bincount`` per sum accumulates all taps (float64 accumulation).
+    Sums are accumulated on a grid padded by ``pad = 2 r + 1`` voxels per side, then cropped:
+    taps outside the image fall in the padding and are dropped. Per axis the nearest voxel of
+    each tip is clamped to ``-r - 1 .. n + r`` (a tip further out reaches no image voxel), the
+    ``2 r + 1`` 1D Gaussian weights form a ``(2 r + 1, N)`` array, the separable kernel is their
+    outer product over the axes, and one ``np.bincount`` per sum accumulates all taps (float64).
+
+    Returns
+    -------
+    (num, den)
+        ``sum K I`` and ``sum K`` on the image grid, float32.
     """
     shape = img.shape
     nd = len(shape)
-    offsets = np.arange(-radius, radius + 1, dtype=np.float32)[:, None]  # (K, 1)
+    ws = _WORKSPACE
+    ws.prepare(shape, radius, grid)
+    pad = 2 * radius + 1
+    padded = tuple(s + 2 * pad for s in shape)
     scale = np.float32(-0.5 / sigma**2)
-    flat: Any = 0
-    weight: Any = 1.0
-    stride = 1
-    for a in range(nd - 1, -1, -1):
+    base: Any = 0
+    weight: Any = None
+    for a in range(nd):
         tip = (grid[a] + u[a]).reshape(1, -1)  # (1, N) px
-        target = np.floor(tip + np.float32(0.5)) + offsets  # (K, N): nearest voxel +- r
-        d = target - tip
+        nearest = np.floor(tip + np.float32(0.5))
+        np.clip(nearest, -radius - 1, shape[a] + radius, out=nearest)
+        d = (nearest + ws.offsets) - tip  # (K, N) tap-to-tip distance, px
         w = np.exp(d * d * scale)
-        w *= (target >= 0) & (target <= shape[a] - 1)  # taps outside the image are dropped
-        idx = np.clip(target, 0, shape[a] - 1).astype(np.intp)
-        if stride != 1:
-            idx *= stride
-        view = (slice(None),) + (None,) * (nd - 1 - a) + (slice(None),)
-        view = (None,) * a + view  # axis a's taps on tap-axis a of a (K,)*nd + (N,) array
-        flat = idx[view] + flat
-        weight = w[view] * weight
-        stride *= shape[a]
-    flat = flat.ravel()
-    size = int(np.prod(shape))
-    den = np.bincount(flat, weights=weight.ravel(), minlength=size)
-    weight *= img.reshape(-1)
-    num = np.bincount(flat, weights=weight.ravel(), minlength=size)
-    return num.astype(np.float32).reshape(shape), den.astype(np.float32).reshape(shape)
+        base = base + (nearest[0].astype(np.intp) + pad) * ws.strides[a]
+        view = (None,) * a + (slice(None),) + (None,) * (nd - 1 - a) + (slice(None),)
+        weight = w[view] if weight is None else weight * w[view]
+    np.add(base[None], ws.taps, out=ws.flat)
+    np.copyto(ws.weight, weight)
+    flat = ws.flat.reshape(-1)
+    wflat = ws.weight.reshape(-1)
+    size = int(np.prod(padded))
+    den = np.bincount(flat, weights=wflat, minlength=size)
+    ws.weight *= img.reshape(-1)
+    num = np.bincount(flat, weights=wflat, minlength=size)
+    crop = tuple(slice(pad, pad + s) for s in shape)
+    return (num.reshape(padded)[crop].astype(np.float32),
+            den.reshape(padded)[crop].astype(np.float32))
 
 
-def _fallback_2d_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray],
-                       iterations: int) -> np.ndarray:
-    """The reference pulled by the inverted field, 2D NumPy: both field components are
-    interpolated by one two-channel OpenCV ``remap`` per fixed-point iteration."""
-    gxy = np.stack([grid[1], grid[0]], axis=-1)  # (H, W, 2): (col, row) positions, px
-    uxy = np.ascontiguousarray(np.stack([u[1], u[0]], axis=-1), dtype=np.float32)
+def _fallback_2d_numpy(img: np.ndarray, u: np.ndarray, iterations: int) -> np.ndarray:
+    """The reference pulled by the inverted field, 2D NumPy (after :func:`_splat_numpy` set up
+    the workspace): both field components are interpolated by one two-channel OpenCV ``remap``
+    per fixed-point iteration ``v(y) = -u(y + v(y))``."""
+    ws = _WORKSPACE
+    uxy = np.stack([u[1], u[0]], axis=-1)  # (H, W, 2) (col, row) components, px
     v = -uxy
     for _ in range(iterations):
-        v = cv2.remap(uxy, gxy + v, None, interpolation=cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
+        np.add(ws.grid_xy, v, out=ws.map_xy)
+        cv2.remap(uxy, ws.map_xy, None, dst=v, interpolation=cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE)
         np.negative(v, out=v)
-    return cv2.remap(img, gxy + v, None, interpolation=cv2.INTER_LINEAR,
+    np.add(ws.grid_xy, v, out=ws.map_xy)
+    return cv2.remap(img, ws.map_xy, None, interpolation=cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -229,7 +280,7 @@ def warp_forward(image: Any, displacement_px: Any, *, sigma: float = 0.5, trunca
         grid = b.grid(shape)
         num, den = _splat_numpy(img, u, grid, sigma, radius)
         if len(shape) == 2:
-            fallback = _fallback_2d_numpy(img, u, grid, inverse_iterations)
+            fallback = _fallback_2d_numpy(img, u, inverse_iterations)
         else:
             fallback = b.pull(img, _invert(b, u, inverse_iterations, fast=True))
         num += np.float32(hole_weight) * fallback
