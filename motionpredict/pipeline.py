@@ -345,6 +345,7 @@ class OnlineFramePipeline(_ForecastCore):
         self._next_t: int | None = None
         self._cache: dict[int, tuple[np.ndarray, float]] = {}
         self._spacing = np.asarray(sequence.spacing, dtype=np.float64)
+        self._spacing_f32 = self._spacing.astype(np.float32)  # mm per px, per-frame arithmetic
         self._reference = sequence.frames[self.reference_index]
 
     # ------------------------------------------------------------------ properties
@@ -395,8 +396,9 @@ class OnlineFramePipeline(_ForecastCore):
             return self._cache.pop(t)
         t0 = time.perf_counter()
         flow_px = self._registrar.register(self.sequence.frames[t])
-        field_mm = np.moveaxis(np.asarray(flow_px, dtype=np.float64), 0, -1) * self._spacing
-        return field_mm.astype(np.float32), (time.perf_counter() - t0) * 1e3
+        field_mm = np.empty((*flow_px.shape[1:], flow_px.shape[0]), np.float32)
+        np.multiply(np.moveaxis(flow_px, 0, -1), self._spacing_f32, out=field_mm)  # px -> mm
+        return field_mm, (time.perf_counter() - t0) * 1e3
 
     def _weights_ahead(self, t: int) -> np.ndarray | None:
         """Weights of frame ``t`` for the reference-mode look-ahead (registered early, cached)."""
@@ -477,7 +479,7 @@ class OnlineFramePipeline(_ForecastCore):
         pf = np.asarray(self.model.reconstruct(pw[None])[0], dtype=np.float32)
         ms["reconstruct"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        disp_px = np.moveaxis(pf / self._spacing.astype(np.float32), -1, 0)
+        disp_px = np.moveaxis(pf / self._spacing_f32, -1, 0)  # channel-last view, px
         frame = np.asarray(warp_forward(self._reference, disp_px, sigma=SPLAT_SIGMA_PX),
                            dtype=np.float32)
         ms["warp"] = (time.perf_counter() - t0) * 1e3

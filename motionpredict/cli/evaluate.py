@@ -30,6 +30,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="complete an interrupted run")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="local worker processes (default: [run] jobs, else 1)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where the RNN grid searches run (default: [evaluation] device, else "
+                        "cpu); cuda runs every grid of one (k, q) as one batched GPU job "
+                        "(float64, same numbers as the loop)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -40,8 +44,15 @@ def run(args: argparse.Namespace) -> int:
     from motionpredict.errors import ConfigurationError
     from motionpredict.evaluation.batch import run_evaluation
     from motionpredict.evaluation.config import load_config
+    from motionpredict.evaluation.protocol import check_device
 
     cfg = load_config(args.config)
+    device = getattr(args, "device", None)
+    if device is not None:
+        cfg.device = device
+        if device == "cuda":
+            cfg.rnn_backend = "batched"
+    check_device(cfg.device)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigurationError(f"--jobs must be >= 1, got {args.jobs}")
     out = args.out or cfg.output or args.config.resolve().parent / args.config.stem

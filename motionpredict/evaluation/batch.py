@@ -6,6 +6,12 @@ function runs there unchanged. The main process stores every finished job in the
 store at once, so ``resume=True`` recomputes only what is missing after any interruption.
 Registration fields are cached by content hash in ``RUN/cache`` (shared by every job of a
 sequence); predicted-frame triplets for the report go to ``RUN/artifacts``.
+
+4DCT phases (a ``ct4d-phases`` sidecar or card, or ``phantom = "ct4d"``) are jobs of kind
+``ct4d``: the phases are registered once (same cache), then :func:`motionpredict.ct4d.prepare_ct4d`
+picks internal points and builds the breathing-length series once per sequence and process; each
+job forecasts the points (grid search on a validation window of the series) and rebuilds predicted
+volumes through a Nadaraya-Watson correspondence model (docs/ct4d.md, docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from motionpredict.evaluation.protocol import (
     read_sidecar,
     register_all,
     roi_from_sidecar,
+    scored_window,
     splits_from_one_based,
     splits_from_sidecar,
     steps_for,
@@ -55,18 +62,31 @@ class LoadedSequence:
     true_fields_mm: np.ndarray | None
     lk_reference: dict[str, Any] | None
     provenance: dict[str, Any]
+    ct4d: dict[str, float] | None = None
 
     @property
     def period_s(self) -> float:
-        """Frame (sample) period in s."""
+        """Frame (sample) period in s (for 4DCT: of the breathing series, ``1 / rate_hz``)."""
+        if self.ct4d is not None:
+            return 1.0 / self.ct4d["rate_hz"]
         d = self.data
         return d.frame_period if isinstance(d, ImageSequence) else d.sample_period
 
     @property
     def n(self) -> int:
-        """Number of frames (samples)."""
+        """Number of frames (samples; for 4DCT: of the breathing series)."""
+        if self.ct4d is not None:
+            return int(np.floor(self.ct4d["duration_s"] * self.ct4d["rate_hz"] + 1e-9))
         d = self.data
         return d.n_frames if isinstance(d, ImageSequence) else d.n_samples
+
+    @property
+    def kind(self) -> str:
+        """Job kind: ``markers``, ``image-2d``, ``image-3d`` or ``ct4d``."""
+        if self.ct4d is not None:
+            return "ct4d"
+        d = self.data
+        return "markers" if isinstance(d, PointTrajectories) else f"image-{d.ndim}d"
 
 
 def expand_sequences(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,8 +128,12 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
             p = ph.make_cine(seed=seed, **kw)
         elif kind == "ct4d":
             kw = {k: spec[k] for k in ("n_phases",) if k in spec}
+            if "n_frames" in spec:  # the config's name for the number of phases
+                kw["n_phases"] = int(spec["n_frames"])
             if "shape" in spec:
                 kw["shape"] = tuple(spec["shape"])
+            if "spacing_mm" in spec:
+                kw["spacing_mm"] = tuple(spec["spacing_mm"])
             p = ph.make_ct4d(seed=seed, **kw)
         else:
             kw = {k: spec[k] for k in ("duration_s", "rate_hz") if k in spec}
@@ -141,24 +165,74 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
                 "citation": meta.get("citation"), "licence": meta.get("licence")}
         if isinstance(data, ImageSequence):
             roi = roi_from_sidecar(meta, data.shape)
+    if "roi" in spec:
+        roi = roi_from_sidecar({"roi": spec["roi"]}, data.shape)  # type: ignore[union-attr]
+    from motionpredict.ct4d.command import is_ct4d
+
+    if is_ct4d(data, meta):
+        assert isinstance(data, ImageSequence)
+        loaded = _load_ct4d(spec, data, meta, roi, true_fields, str(name), prov)
+        _remember(key, loaded)
+        return loaded
     n = data.n_frames if isinstance(data, ImageSequence) else data.n_samples
     period = data.frame_period if isinstance(data, ImageSequence) else data.sample_period
     if "splits" in spec:
         splits = splits_from_one_based(spec["splits"], n, "config")
     else:
         splits = splits_from_sidecar(meta, n, sample_period_s=period) or default_splits(n)
-    if "roi" in spec:
-        roi = roi_from_sidecar({"roi": spec["roi"]}, data.shape)  # type: ignore[union-attr]
     horizons = spec.get("horizons_s") or horizons_from_sidecar(meta, period)
     loaded = LoadedSequence(
         name=str(name), data=data, splits=splits,
         horizons_s=[float(h) for h in horizons] if horizons else None, roi=roi,
         true_fields_mm=true_fields, lk_reference=meta.get("reference_lk_parameters"),
         provenance=prov)
+    _remember(key, loaded)
+    return loaded
+
+
+def _remember(key: str, loaded: LoadedSequence) -> None:
     if len(_LOADED) > 8:
         _LOADED.clear()
     _LOADED[key] = loaded
-    return loaded
+
+
+def _load_ct4d(spec: dict[str, Any], data: ImageSequence, meta: dict[str, Any],
+               roi: np.ndarray | None, true_fields: np.ndarray | None, name: str,
+               prov: dict[str, Any]) -> LoadedSequence:
+    """A 4DCT: splits and horizons refer to the breathing series built from its phases.
+
+    The series runs at ``rate_hz`` (default one sample per phase period, ``1 / frame_period``)
+    for ``duration_s`` (default 300 s) with a mean breathing period of ``n_phases x
+    frame_period``. Default splits: training = first third, validation to 160/300 of the series,
+    test = the rest (the windows of ``benchmarks/ct4d.py``).
+    """
+    where = f"sequence {name}"
+    if roi is None:
+        raise ConfigurationError(f"{where}: a 4DCT evaluation needs the tumour ROI (a "
+                                 "sequence.json 'roi' or 'roi' in the configuration)")
+    period = data.frame_period
+    if not np.isfinite(period) or period <= 0:
+        raise ConfigurationError(f"{where}: the phases' frame period is unknown; set "
+                                 "frame_period_s (breathing period / number of phases, s)")
+    rate = float(spec.get("rate_hz", 1.0 / period))
+    duration = float(spec.get("duration_s", 300.0))
+    opts = {"rate_hz": rate, "duration_s": duration,
+            "mean_period_s": data.n_frames * period, "seed": float(spec.get("seed", 0))}
+    n = int(np.floor(duration * rate + 1e-9))
+    if "splits" in spec:
+        splits = splits_from_one_based(spec["splits"], n, "config (breathing-series samples)")
+    else:
+        a, b = max(2, round(n / 3)), round(n * 160 / 300)
+        splits = Splits((0, a), (a, max(a + 1, b)), (max(a + 1, b), n), a,
+                        "default 4DCT series: train 1/3, validation to 53 %, test the rest")
+        splits.check(n, where)
+    horizons = spec.get("horizons_s") or horizons_from_sidecar(meta, 1.0 / rate)
+    prov = {**prov, "series": dict(opts)}
+    return LoadedSequence(
+        name=name, data=data, splits=splits,
+        horizons_s=[float(h) for h in horizons] if horizons else None, roi=roi,
+        true_fields_mm=true_fields, lk_reference=meta.get("reference_lk_parameters"),
+        provenance=prov, ct4d=opts)
 
 
 def build_jobs(cfg: EvalConfig, run_dir: Path,
@@ -194,16 +268,17 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                 for mode in cfg.modes:
                     for i, seed in enumerate(cfg.seeds):
                         job = {
-                            "sequence": spec, "sequence_name": seq.name,
-                            "kind": "markers" if isinstance(seq.data, PointTrajectories)
-                            else f"image-{seq.data.ndim}d",
+                            "sequence": spec, "sequence_name": seq.name, "kind": seq.kind,
                             "method": method, "mode": mode, "horizon_s": round(float(h_s), 9),
                             "horizon_steps": steps, "seed": int(seed),
                             "grid": cfg.grids.get(method, {}), "n_components": cfg.n_components,
                             "lk": lk, "backend": cfg.backend,
                             "triplet_count": cfg.triplet_count, "save_artifacts": i == 0,
                         }
+                        if seq.kind == "ct4d":
+                            job["correspondence"] = "nw"
                         job["key"] = content_hash("job-v1", job)[:24]
+                        job["rnn"] = cfg.rnn_execution()  # how, not what: not in the key
                         jobs.append(job)
     return jobs
 
@@ -222,10 +297,13 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     try:
         seq = load_sequence(job["sequence"])
         grid = method_grid(job["method"], job["grid"])
-        if isinstance(seq.data, PointTrajectories):
+        if seq.ct4d is not None:
+            res = _run_ct4d_job(job, seq, Path(run_dir))
+        elif isinstance(seq.data, PointTrajectories):
             res = evaluate_markers(seq.data, seq.splits, method=job["method"],
                                    horizon_steps=job["horizon_steps"], mode=job["mode"],
-                                   seed=job["seed"], grid=grid).as_dict()
+                                   seed=job["seed"], grid=grid,
+                                   rnn=job.get("rnn")).as_dict()
         else:
             cache = ArrayCache(Path(run_dir) / "cache")
             ref_index = int(job["sequence"].get("reference_index", 0))
@@ -239,7 +317,8 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
                                     horizon_steps=job["horizon_steps"], mode=job["mode"],
                                     seed=job["seed"], grid=grid,
                                     n_components=job["n_components"],
-                                    triplet_count=job["triplet_count"])
+                                    triplet_count=job["triplet_count"],
+                                    rnn=job.get("rnn"))
             res = r.as_dict()
             res["lk_params"] = lk
             if job.get("save_artifacts"):
@@ -254,6 +333,140 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     finally:
         limiter.restore_original_limits()
     return {"key": job["key"], "result": res, "elapsed_s": time.perf_counter() - t0}
+
+
+_CT4D: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+
+
+def ct4d_setup(job: dict[str, Any], seq: LoadedSequence,
+               run_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """Fields, points, series and correspondence model of a 4DCT; built once per process.
+
+    The phases are registered through :func:`register_all` (content-hash cache in
+    ``RUN/cache``, shared with every worker), then :func:`motionpredict.ct4d.prepare_ct4d` picks
+    the internal points around the ROI and builds the breathing series (seeded by the
+    sequence's ``seed``), and the correspondence model is fitted on the training window only.
+
+    Returns
+    -------
+    (Ct4dSetup, CorrespondenceModel, dict)
+        The setup, the fitted model and the Lucas-Kanade parameters used.
+    """
+    from motionpredict.ct4d import prepare_ct4d
+    from motionpredict.sequences import DisplacementFieldSeries
+
+    ref_index = int(job["sequence"].get("reference_index", 0))
+    key = content_hash("ct4d-setup-v1", job["sequence"], job["lk"], job["backend"],
+                       job.get("correspondence", "nw"), list(seq.splits.train))
+    if key in _CT4D:
+        return _CT4D[key]
+    data = seq.data
+    assert isinstance(data, ImageSequence) and seq.ct4d is not None
+    fields, reg_ms, lk = register_all(data, lk_params=job["lk"] or None, reference_index=ref_index,
+                                backend=job["backend"], cache=ArrayCache(run_dir / "cache"))
+    dfs = DisplacementFieldSeries(fields=np.asarray(fields), spacing=data.spacing,
+                                  times=data.times, reference_index=ref_index,
+                                  origin=data.origin)
+    opts = seq.ct4d
+    setup = prepare_ct4d(data, seq.roi, fields=dfs, seed=int(opts["seed"]),
+                         rate_hz=opts["rate_hz"], duration_s=opts["duration_s"],
+                         mean_period_s=opts["mean_period_s"])
+    setup.registration_s = float(np.sum(reg_ms)) / 1e3  # as timed when first registered
+    model = setup.correspondence(job.get("correspondence", "nw"),
+                                 train_samples=seq.splits.train[1])
+    if len(_CT4D) > 2:  # a setup holds the phase fields; keep few
+        _CT4D.clear()
+    _CT4D[key] = (setup, model, lk)
+    return setup, model, lk
+
+
+def _run_ct4d_job(job: dict[str, Any], seq: LoadedSequence, run_dir: Path) -> dict[str, Any]:
+    """One 4DCT job: grid search on the validation window of the series (point RMSE, mm), then
+    point errors, predicted volumes and step times on the test window."""
+    from motionpredict.ct4d import forecast_series, run_ct4d
+    from motionpredict.evaluation import metrics as M
+
+    setup, model, lk = ct4d_setup(job, seq, run_dir)
+    series = setup.series
+    sp = seq.splits
+    if sp.test[1] != series.n_samples:
+        raise ConfigurationError(f"sequence {seq.name}: the 4DCT test window must run to the end "
+                                 f"of the breathing series (sample {series.n_samples})")
+    y = setup.trajectories.as_series()
+    period = series.frame_period_s
+    h = int(job["horizon_steps"])
+    horizon_s = h * period
+    train = sp.train[1]
+    val = slice(*scored_window(sp.validation, sp, job["method"]))
+    grid = method_grid(job["method"], job["grid"])
+    best: tuple[float, dict[str, Any]] | None = None
+    for params in grid:
+        fc = forecast_series(y, period, method=job["method"], horizon_s=horizon_s,
+                             train_samples=train, params=params, mode=job["mode"],
+                             seed=job["seed"], test_start=val.start)
+        score = fc.point_errors(val)["rmse_mm"]
+        if best is None or score < best[0]:
+            best = (score, params)
+    assert best is not None
+    score, params = best
+    actual: dict[int, np.ndarray] = {}
+    predicted: dict[int, np.ndarray] = {}
+    run = run_ct4d(series, y, model, method=job["method"], horizon_s=horizon_s,
+                   train_samples=train, roi_mask=setup.roi_mask,
+                   volume_samples=max(1, int(job["triplet_count"])), params=params,
+                   mode=job["mode"], seed=job["seed"], test_start=sp.test[0],
+                   actual_cache=actual, predicted_out=predicted)
+    fc = run.forecast
+    te = slice(*sp.test)
+    metrics: dict[str, float] = {k: float(v) for k, v in run.row().items()
+                                 if isinstance(v, (int, float)) and k not in
+                                 ("horizon_s", "horizon_steps")}
+    n_pts = setup.points_mm.shape[0]
+    no_pred = y[sp.test[0] - h: sp.test[1] - h]
+    metrics["no_prediction_rmse_mm"] = M.marker_metrics(no_pred, y[te])["rmse_mm"]
+    vols = run.volumes
+    assert vols is not None
+    stages = {"forecast": fc.step_ms[vols.indices - h], "reconstruct": vols.correspondence_ms,
+              "warp": vols.warp_ms}
+    metrics.update(M.stage_summary(stages))
+    metrics["registration_s"] = float(setup.registration_s)
+    metrics["divergence_resets"] = float(len(fc.events))
+    metrics["n_test"] = float(sp.test[1] - sp.test[0])
+    metrics["n_volumes"] = float(len(vols.indices))
+    e = np.linalg.norm((fc.predicted[te] - y[te]).reshape(-1, n_pts, 3), axis=2).mean(axis=1)
+    lo = sp.validation[0]
+    traces = {
+        "t": list(range(lo, sp.test[1])),
+        "time_s": series.times[lo: sp.test[1]].tolist(),
+        "true": y[lo: sp.test[1]].tolist(),
+        "predicted": fc.predicted[lo: sp.test[1]].tolist(),
+        "test_error_mm": e.tolist(),
+        "breathing": y[te, 0::3].mean(axis=1).tolist(),  # slice axis = superior-inferior
+        "stage_ms": {k: np.asarray(v).tolist() for k, v in stages.items()},
+        "volume_samples": vols.indices.tolist(),
+        "volume_pearson": vols.pearson.tolist(), "volume_nrmse": vols.nrmse.tolist(),
+    }
+    res: dict[str, Any] = {
+        "chosen": {"params": params, "correspondence": model.name,
+                   "correspondence_setting": model.chosen_},
+        "validation_score": score,
+        "validation_metric": "RMSE of internal-point positions (mm)",
+        "metrics": metrics, "traces": traces, "grid_size": len(grid),
+        "label": ("reference mode (published look-ahead: learns from targets before they are "
+                  "acquired)" if job["mode"] == "reference" else "causal"),
+        "points_mm": setup.points_mm.tolist(), "series": series.params.to_dict(),
+        "lk_params": lk,
+    }
+    if job.get("save_artifacts"):
+        # axial slice through the ROI centroid of each scored volume (report triplets)
+        z0 = round(float(np.nonzero(setup.roi_mask)[0].mean()))
+        idx = [int(k) for k in vols.indices]
+        res["artifacts"] = _save_artifacts(run_dir, job["key"], {
+            "triplet_t": np.asarray(idx),
+            "triplet_acquired": np.stack([actual[k][z0] for k in idx]).astype(np.float32),
+            "triplet_predicted": np.stack([predicted[k][z0] for k in idx]).astype(np.float32),
+            "roi": setup.roi_mask[z0]})
+    return res
 
 
 def _save_artifacts(run_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> str:

@@ -26,6 +26,8 @@ Example::
     seeds = [0, 1, 2]
     n_components = [1, 2, 3]
     system_latency_ms = 120      # acquisition + reconstruction delay, for the latency plot
+    device = "cpu"               # "cuda": RNN grids run batched on the GPU
+    rnn_backend = "loop"         # "batched": grid points sharing (k, q) run as one batched job
 
     [evaluation.grids.lms]       # replaces the method's declared grid entries
     eta = [0.02, 0.05]
@@ -46,7 +48,8 @@ from motionpredict.forecasters import MODES, get
 
 _RUN_KEYS = {"output", "jobs", "address", "name"}
 _EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
-              "grids", "round_horizons", "triplet_count", "system_latency_ms"}
+              "grids", "round_horizons", "triplet_count", "system_latency_ms",
+              "device", "rnn_backend"}
 _SEQ_KEYS = {"path", "phantom", "name", "frame_period_s", "spacing_mm", "dataset", "splits",
              "horizons_s", "seed", "n_frames", "shape", "duration_s", "rate_hz", "roi",
              "reference_index"}
@@ -70,11 +73,19 @@ class EvalConfig:
     round_horizons: bool = False
     triplet_count: int = 3
     system_latency_ms: float | None = None
+    device: str = "cpu"
+    rnn_backend: str = "loop"
     output: Path | None = None
     jobs: int = 1
     address: str | None = None
     name: str = "evaluation"
     source: Path | None = None
+
+    def rnn_execution(self) -> dict[str, Any]:
+        """How jobs run RNN grids (a JSON-able :class:`~motionpredict.evaluation.protocol.
+        RNNExecution` record; every seed of the run shares one batched call)."""
+        return {"device": self.device, "rnn_backend": self.rnn_backend,
+                "seeds": [int(s) for s in self.seeds]}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able record (stored in the run's metadata and shown in reports)."""
@@ -90,6 +101,24 @@ def _list(v: Any, typ: type, where: str) -> list[Any]:
         return [typ(x) for x in vals]
     except (TypeError, ValueError):
         raise ConfigurationError(f"{where}: expected {typ.__name__} values, got {v!r}") from None
+
+
+def _execution(ev: dict[str, Any], where: str) -> tuple[str, str]:
+    """``(device, rnn_backend)`` of an ``[evaluation]`` table (``cuda`` implies ``batched``)."""
+    from motionpredict.evaluation.protocol import DEVICES, RNN_BACKENDS
+
+    device = ev.get("device", "cpu")
+    if device not in DEVICES:
+        raise ConfigurationError(f"{where}: [evaluation] device must be one of {DEVICES}, "
+                                 f"got {device!r}")
+    backend = ev.get("rnn_backend", "batched" if device == "cuda" else "loop")
+    if backend not in RNN_BACKENDS:
+        raise ConfigurationError(f"{where}: [evaluation] rnn_backend must be one of "
+                                 f"{RNN_BACKENDS}, got {backend!r}")
+    if device == "cuda" and backend == "loop":
+        raise ConfigurationError(f"{where}: [evaluation] device 'cuda' runs the RNN grids "
+                                 "batched; rnn_backend 'loop' runs on the CPU (drop one)")
+    return str(device), str(backend)
 
 
 def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None) -> EvalConfig:
@@ -167,6 +196,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     n_comp = _list(ev.get("n_components", [1, 2, 3, 4]), int, f"{where} n_components")
     if any(n < 1 for n in n_comp):
         raise ConfigurationError(f"{where}: n_components must be >= 1")
+    device, rnn_backend = _execution(ev, where)
     return EvalConfig(
         sequences=sequences,
         methods=methods,
@@ -183,6 +213,8 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         round_horizons=bool(ev.get("round_horizons", False)),
         triplet_count=int(ev.get("triplet_count", 3)),
         system_latency_ms=float(ev["system_latency_ms"]) if "system_latency_ms" in ev else None,
+        device=device,
+        rnn_backend=rnn_backend,
         output=output,
         jobs=jobs,
         address=run.get("address"),

@@ -334,6 +334,228 @@ class _ValidationScorer:
         return float(np.sqrt(np.einsum("tpk,tpk->tp", d, d)).mean())
 
 
+# ---------------------------------------------------------------------------- batched RNN grids
+#: Forecasters that :func:`motionpredict.kernels.run_batched` reproduces (registry name ->
+#: estimator).
+BATCHED_RNN_METHODS: dict[str, str] = {
+    "rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "rnn-fixed": "fixed"}
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+RNN_BACKENDS: tuple[str, ...] = ("loop", "batched")
+#: Values the batched kernels hold fixed (a grid point with another value runs in the loop).
+_KERNEL_FIXED: dict[str, Any] = {"init_std": 0.02, "eps": 1e-7, "lr_A": 0.002,
+                                 "variant": "correct"}
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``device`` is known and usable here."""
+    if device not in DEVICES:
+        raise ConfigurationError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigurationError(
+                "device 'cuda' was requested but PyTorch sees no CUDA GPU on this machine; "
+                "use device 'cpu' (rnn_backend 'batched' runs the batched twin on the CPU)")
+
+
+@dataclass(frozen=True)
+class RNNExecution:
+    """How the grid search runs the online RNN forecasters (the numbers do not depend on it).
+
+    Attributes
+    ----------
+    device
+        ``"cpu"`` or ``"cuda"`` (where the batched RNNs step).
+    rnn_backend
+        ``"loop"`` (one forecaster per grid point, :func:`forecast_series`) or ``"batched"`` (the
+        grid points sharing ``(k, q)`` run as one :func:`motionpredict.kernels.run_batched` call
+        in float64); ``"cuda"`` always runs batched.
+    seeds
+        Seeds of the whole run: when the job's seed is among them, every seed runs in the same
+        batched call and the forecasts are kept in this process for the other seeds' jobs.
+    kernel_backend
+        ``"auto"``, ``"torch"`` or ``"triton"`` (see :mod:`motionpredict.kernels.backend`).
+    """
+
+    device: str = "cpu"
+    rnn_backend: str = "loop"
+    seeds: tuple[int, ...] = ()
+    kernel_backend: str = "auto"
+
+    @property
+    def batched(self) -> bool:
+        """True when RNN grids run through the batched kernels."""
+        return self.rnn_backend == "batched" or self.device == "cuda"
+
+    @classmethod
+    def from_mapping(cls, d: dict[str, Any] | RNNExecution | None) -> RNNExecution:
+        """Build (and validate) from a job's ``{"device", "rnn_backend", "seeds"}`` record."""
+        if d is None:
+            return cls()
+        if isinstance(d, RNNExecution):
+            ex = d
+        else:
+            ex = cls(device=str(d.get("device", "cpu")),
+                     rnn_backend=str(d.get("rnn_backend", "loop")),
+                     seeds=tuple(int(s) for s in d.get("seeds", ())),
+                     kernel_backend=str(d.get("kernel_backend", "auto")))
+        if ex.rnn_backend not in RNN_BACKENDS:
+            raise ConfigurationError(
+                f"rnn_backend must be one of {RNN_BACKENDS}, got {ex.rnn_backend!r}")
+        if ex.device not in DEVICES:
+            raise ConfigurationError(f"device must be one of {DEVICES}, got {ex.device!r}")
+        return ex
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able record."""
+        return {"device": self.device, "rnn_backend": self.rnn_backend,
+                "seeds": list(self.seeds), "kernel_backend": self.kernel_backend}
+
+
+def batchable(method: str, params: dict[str, Any]) -> bool:
+    """True when ``method`` with ``params`` is reproduced by the batched kernels."""
+    if method not in BATCHED_RNN_METHODS:
+        return False
+    defaults = {hp.name: hp.default for hp in get(method).hyperparameters}
+    full = {**defaults, **params}
+    return all(full[name] == value for name, value in _KERNEL_FIXED.items() if name in full)
+
+
+_BATCH_MEMO: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+
+
+def forecast_grid_batched(
+    series: np.ndarray,
+    *,
+    method: str,
+    horizon: int,
+    mode: str,
+    seeds: list[int],
+    settings: list[dict[str, float]],
+    k: int,
+    q: int,
+    splits: Splits,
+    device: str = "cpu",
+    kernel_backend: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Run settings x seeds of one RNN method with one ``(k, q)`` as one batched job.
+
+    The series is standardised exactly as :func:`forecast_series` does (statistics of the training
+    window), the RNNs run in float64 (they agree with the single forecasters to ~1e-12) and the
+    forecasts are brought back to the series' units.
+
+    Parameters
+    ----------
+    series
+        ``(T, p)`` raw series (PCA weights in mm, or marker coordinates in mm).
+    method
+        Registry name, one of :data:`BATCHED_RNN_METHODS`.
+    horizon
+        ``h`` in samples.
+    mode
+        ``"causal"`` or ``"reference"``.
+    seeds
+        Seeds (each setting runs once per seed).
+    settings
+        ``[{"eta": ..., "clip": ...}, ...]``.
+    k, q
+        History length (samples) and hidden units.
+    splits
+        The windows (the standardiser is fitted on ``splits.train``).
+    device, kernel_backend
+        Where and with which implementation the RNNs step.
+
+    Returns
+    -------
+    predicted, resets, backend
+        ``(n_settings, n_seeds, T, p)`` forecasts aligned to their target (NaN where none),
+        ``(n_settings, n_seeds)`` divergence resets, and a line saying what ran.
+    """
+    import torch
+
+    from motionpredict.kernels import run_batched
+
+    key = content_hash("rnn-batch-v1", np.ascontiguousarray(series, dtype=np.float64), method,
+                       int(horizon), mode, [int(s) for s in seeds], settings, int(k), int(q),
+                       list(splits.train), device, kernel_backend)
+    if key in _BATCH_MEMO:
+        return _BATCH_MEMO[key]
+    std = Standardizer(series[splits.train[0]: splits.train[1]])
+    z = std.transform(series)
+    # On the CPU one thread per job, as for BLAS in the loop (parallelism comes from the jobs;
+    # several intra-op threads on busy cores were 10x slower at these sizes).
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        run = run_batched(z[None], estimator=BATCHED_RNN_METHODS[method], horizon=int(horizon),
+                          n_hidden=int(q), history=int(k), settings=settings,
+                          seeds=[int(s) for s in seeds], mode=mode,  # type: ignore[arg-type]
+                          backend=kernel_backend, device=device,  # type: ignore[arg-type]
+                          dtype=torch.float64, uoro_noise="numpy")
+    finally:
+        torch.set_num_threads(threads)
+    out = (std.inverse(run.predicted[0]), run.resets[0],
+           f"{run.backend.name} ({run.backend.reason}) on {device}")
+    if len(_BATCH_MEMO) > 32:
+        _BATCH_MEMO.clear()
+    _BATCH_MEMO[key] = out
+    return out
+
+
+def grid_forecasts(
+    series: np.ndarray,
+    grid: list[dict[str, Any]],
+    *,
+    method: str,
+    horizon: int,
+    mode: str,
+    seed: int,
+    splits: Splits,
+    execution: RNNExecution | None = None,
+) -> tuple[list[np.ndarray], str]:
+    """Forecasts (series units, aligned to their target) of every grid point, in grid order.
+
+    With ``execution.batched`` and an RNN method, the grid points that share every
+    hyper-parameter but ``eta`` and ``clip`` (in practice: ``(k, q)``) run as one
+    :func:`forecast_grid_batched` call; the others run one by one through
+    :func:`forecast_series`.
+
+    Returns
+    -------
+    forecasts, how
+        One ``(T, p)`` array per grid point, and a line saying how they were computed.
+    """
+    ex = execution or RNNExecution()
+    out: list[np.ndarray | None] = [None] * len(grid)
+    how = "loop"
+    if ex.batched and method in BATCHED_RNN_METHODS:
+        check_device(ex.device)
+        seeds = list(ex.seeds) if seed in ex.seeds else [int(seed)]
+        groups: dict[str, list[int]] = {}
+        for i, params in enumerate(grid):
+            if batchable(method, params):
+                rest = {n: v for n, v in params.items() if n not in ("eta", "clip")}
+                groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(i)
+        defaults = {hp.name: hp.default for hp in get(method).hyperparameters}
+        for idx in groups.values():
+            full = [{**defaults, **grid[i]} for i in idx]
+            settings = [{"eta": float(p["eta"]), "clip": float(p["clip"])} for p in full]
+            pred, _, how = forecast_grid_batched(
+                series, method=method, horizon=horizon, mode=mode, seeds=seeds,
+                settings=settings, k=int(full[0]["k"]), q=int(full[0]["q"]), splits=splits,
+                device=ex.device, kernel_backend=ex.kernel_backend)
+            for j, i in enumerate(idx):
+                out[i] = pred[j, seeds.index(int(seed))]
+        how = f"batched: {how}" if groups else "loop"
+    for i, params in enumerate(grid):
+        if out[i] is None:
+            out[i], _, _ = forecast_series(series, method=method, horizon=horizon, mode=mode,
+                                           seed=seed, params=params, splits=splits)
+    return [o for o in out if o is not None], how
+
+
 @dataclass
 class JobResult:
     """Outcome of one job (chosen setting, validation score, test metrics, traces)."""
@@ -345,6 +567,7 @@ class JobResult:
     traces: dict[str, Any]
     grid_size: int
     label: str
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able dictionary."""
@@ -361,8 +584,13 @@ def evaluate_cine(
     grid: list[dict[str, Any]],
     n_components: list[int],
     triplet_count: int = 3,
+    rnn: RNNExecution | dict[str, Any] | None = None,
 ) -> tuple[JobResult, dict[str, np.ndarray]]:
     """Grid search on validation, then test-window metrics, for a cine or phase sequence.
+
+    ``rnn`` (an :class:`RNNExecution` or its dict) chooses how RNN grids run; the chosen setting
+    is always run again by a single forecaster, so test metrics and stage timings are those of
+    the deployed forecaster.
 
     Returns
     -------
@@ -375,18 +603,22 @@ def evaluate_cine(
     sp = data.splits
     h = int(horizon_steps)
     val = scored_window(sp.validation, sp, method)
+    ex = RNNExecution.from_mapping(rnn)
     best: tuple[float, int, dict[str, Any]] | None = None
+    t_grid = time.perf_counter()
+    how = "loop"
     for n in n_components:
         model = fit_pca(data.fields_mm, sp.train, n)
         w = _weights(data, model, sp.train, n)
         scorer = _ValidationScorer(data, model, val)
-        for params in grid:
-            pred, _, _ = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
-                                         params=params, splits=sp)
+        preds, how = grid_forecasts(w, grid, method=method, horizon=h, mode=mode, seed=seed,
+                                    splits=sp, execution=ex)
+        for params, pred in zip(grid, preds, strict=True):
             score = scorer(pred)
             if best is None or score < best[0]:
                 best = (score, n, params)
     assert best is not None
+    grid_s = time.perf_counter() - t_grid
     score, n, params = best
     model = fit_pca(data.fields_mm, sp.train, n)
     w = _weights(data, model, sp.train, n)
@@ -447,7 +679,8 @@ def evaluate_cine(
     res = JobResult(
         chosen={"n_components": n, "params": params}, validation_score=score,
         validation_metric="mean DVF error (mm), whole image", metrics=metrics, traces=traces,
-        grid_size=len(grid) * len(n_components), label=_label(mode))
+        grid_size=len(grid) * len(n_components), label=_label(mode),
+        execution={**ex.as_dict(), "grid": how, "grid_search_s": grid_s})
     return res, artifacts
 
 
@@ -460,19 +693,27 @@ def evaluate_markers(
     mode: str,
     seed: int,
     grid: list[dict[str, Any]],
+    rnn: RNNExecution | dict[str, Any] | None = None,
 ) -> JobResult:
-    """Grid search on validation (RMSE, mm), then test-window marker metrics."""
+    """Grid search on validation (RMSE, mm), then test-window marker metrics.
+
+    ``rnn`` chooses how RNN grids run (see :class:`RNNExecution`); the numbers do not depend on
+    it.
+    """
     series = traj.as_series()
     h = int(horizon_steps)
     val = scored_window(splits.validation, splits, method)
+    ex = RNNExecution.from_mapping(rnn)
     best: tuple[float, dict[str, Any]] | None = None
-    for params in grid:
-        pred, _, _ = forecast_series(series, method=method, horizon=h, mode=mode, seed=seed,
-                                     params=params, splits=splits)
+    t_grid = time.perf_counter()
+    preds, how = grid_forecasts(series, grid, method=method, horizon=h, mode=mode, seed=seed,
+                                splits=splits, execution=ex)
+    for params, pred in zip(grid, preds, strict=True):
         score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
         if best is None or score < best[0]:
             best = (score, params)
     assert best is not None
+    grid_s = time.perf_counter() - t_grid
     score, params = best
     pred, step_ms, n_events = forecast_series(series, method=method, horizon=h, mode=mode,
                                               seed=seed, params=params, splits=splits)
@@ -497,7 +738,8 @@ def evaluate_markers(
     }
     return JobResult(chosen={"params": params}, validation_score=score,
                      validation_metric="RMSE of positions (mm)", metrics=metrics, traces=traces,
-                     grid_size=len(grid), label=_label(mode))
+                     grid_size=len(grid), label=_label(mode),
+                     execution={**ex.as_dict(), "grid": how, "grid_search_s": grid_s})
 
 
 def _label(mode: str) -> str:

@@ -27,6 +27,11 @@ DETAIL_METRICS: dict[str, list[tuple[str, str]]] = {
                 ("max_mm", "max (mm)"), ("jitter_mm", "jitter (mm)"),
                 ("no_prediction_rmse_mm", "no-pred. RMSE (mm)"),
                 ("forecast_median_ms", "ms/step (median)")],
+    "ct4d": [("rmse_mm", "point RMSE (mm)"), ("max_mm", "point max (mm)"),
+             ("jitter_mm", "jitter (mm)"), ("no_prediction_rmse_mm", "no-pred. RMSE (mm)"),
+             ("pearson_mean", "ROI Pearson"), ("nrmse_mean", "ROI nRMSE"),
+             ("field_error_mm", "field error (mm)"), ("forecast_ms", "forecast ms/step"),
+             ("correspondence_ms", "field ms"), ("warp_ms", "warp ms")],
 }
 
 
@@ -73,7 +78,7 @@ def sequence_tables(data: ReportData) -> list[Table]:
             out.append(Table(f"{seq}: {label}, {mode} mode{tag}",
                              ["method"] + [f"h = {h:g} s" for h in hs], rows,
                              "test window only; mean ± std over seeds"))
-            cols = DETAIL_METRICS["markers" if kind == "markers" else "image"]
+            cols = DETAIL_METRICS[kind if kind in ("markers", "ct4d") else "image"]
             present = [(k, t) for k, t in cols if any(k in j["result"]["metrics"] for j in mj)]
             groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
             for j in mj:
@@ -104,7 +109,8 @@ def settings_table(data: ReportData) -> Table:
     return Table("Settings chosen on the validation window",
                  ["sequence", "method", "mode", "h (s)", "h (frames)", "chosen",
                   "seeds agreeing", "grid size"], rows,
-                 "validation score: mean DVF error (cine) or RMSE (markers) on validation "
+                 "validation score: mean DVF error (cine) or RMSE (markers, 4DCT points) on "
+                 "validation "
                  "targets no fit has seen")
 
 

@@ -46,13 +46,15 @@ class ReportData:
 
     # ------------------------------------------------------------------ helpers
     def kinds(self) -> list[str]:
-        """Kinds of data in the run (``image-2d``, ``image-3d``, ``markers``)."""
+        """Kinds of data in the run (``image-2d``, ``image-3d``, ``markers``, ``ct4d``)."""
         return sorted({j["spec"]["kind"] for j in self.jobs})
 
     def main_metric(self, kind: str) -> tuple[str, str]:
         """``(metric key, label)`` of the headline error of a kind of data."""
         if kind == "markers":
             return "nrmse", "nRMSE of marker positions"
+        if kind == "ct4d":
+            return "rmse_mm", "RMSE of internal-point positions (mm)"
         return "dvf_mean_mm", "mean geometric (DVF) error vs LK field (mm)"
 
     def sequences(self, kind: str | None = None) -> list[str]:

@@ -69,8 +69,9 @@ def _first_jobs(data: ReportData, sequence: str) -> dict[str, dict[str, Any]]:
 
 
 def traces(data: ReportData, sequence: str, max_methods: int = 4) -> Figure | None:
-    """True vs predicted first PCA weight (cine) or superior-inferior coordinate of the first
-    marker (markers) over the validation and test windows, for up to ``max_methods`` methods."""
+    """True vs predicted first PCA weight (cine), superior-inferior coordinate of the first
+    marker (markers) or slice-axis coordinate of the first internal point (4DCT) over the
+    validation and test windows, for up to ``max_methods`` methods."""
     jobs = _first_jobs(data, sequence)
     if not jobs:
         return None
@@ -95,7 +96,8 @@ def traces(data: ReportData, sequence: str, max_methods: int = 4) -> Figure | No
         s = j["spec"]
         ax.set_title(f"{m}  ({s['mode']}, h = {s['horizon_s']:g} s, seed {s['seed']})",
                      fontsize=9)
-        ax.set_ylabel("weight 1 (mm)" if comp == 0 else "marker 1 z (mm)", fontsize=8)
+        ylabel = {"markers": "marker 1 z (mm)", "ct4d": "point 1 SI / slice axis (mm)"}
+        ax.set_ylabel(ylabel.get(j["spec"]["kind"], "weight 1 (mm)"), fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
     axes[-1, 0].set_xlabel("time (s)")
