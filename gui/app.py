@@ -41,9 +41,14 @@ def _load(
     frame_period_s: float | None,
 ) -> tuple[Any, str]:
     if phantom is not None:
-        from motionpredict.phantom import make_cine
+        from motionpredict.phantom import make_cine, make_ct4d
 
-        return make_cine(**phantom), f"phantom (seed {phantom.get('seed', 0)})"
+        params = dict(phantom)
+        kind = params.pop("kind", "cine")
+        if kind not in ("cine", "ct4d"):
+            raise ConfigurationError(f"phantom kind must be cine or ct4d, got {kind!r}")
+        make = make_cine if kind == "cine" else make_ct4d
+        return make(**params), f"{kind} phantom (seed {params.get('seed', 0)})"
     if path is None:
         raise ConfigurationError("give a sequence PATH or --phantom")
     from motionpredict.io import load
@@ -96,7 +101,8 @@ def screenshot(
     out
         PNG file written (atomically).
     path, phantom
-        The sequence to open (``phantom``: keyword arguments of ``make_cine``).
+        The sequence to open (``phantom``: keyword arguments of ``make_cine``, or of
+        ``make_ct4d`` with ``kind="ct4d"``).
     frame
         Frame displayed (processed up to it); default: 20 frames after the training window.
     settings

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -61,6 +62,7 @@ from motionpredict.viewer_model import (
 
 from .dialogs import MetadataDialog, PhantomDialog, show_error
 from .latency_panel import LatencyPanel
+from .ortho_views import OrthoViews
 from .plots import PlotPanel
 from .views import FrameViews
 from .worker import WorkerThread, describe_error
@@ -119,6 +121,11 @@ class MainWindow(QMainWindow):
         self._syncing = False
 
         self.views = FrameViews(self.model)
+        self.ortho = OrthoViews(self.model)
+        self.view_tabs = QTabWidget()
+        self.view_tabs.addTab(self.views, "Frames")
+        self.view_tabs.addTab(self.ortho, "Orthogonal slices (3D)")
+        self.view_tabs.currentChanged.connect(lambda _i: self._render_views())
         self.plots = PlotPanel(self.model)
         self.latency = LatencyPanel(self.model)
         bottom = QSplitter(Qt.Orientation.Horizontal)
@@ -127,7 +134,7 @@ class MainWindow(QMainWindow):
         bottom.setStretchFactor(0, 3)
         bottom.setStretchFactor(1, 2)
         central = QSplitter(Qt.Orientation.Vertical)
-        central.addWidget(self.views)
+        central.addWidget(self.view_tabs)
         central.addWidget(bottom)
         central.setStretchFactor(0, 3)
         central.setStretchFactor(1, 2)
@@ -158,11 +165,11 @@ class MainWindow(QMainWindow):
         ev.display.connect(self._on_display)
         ev.playing.connect(self._on_playing)
         ev.status.connect(lambda e: self.statusBar().showMessage(str(e.value), 8000))
-        for v in self.views.views():
+        for v in (*self.views.views(), *self.ortho.views()):
             v.wheel_steps.connect(self.model.step)
             v.window_drag.connect(self._drag_window)
         self._sync_controls()
-        self.views.render_model()
+        self._render_views()
         self.latency.refresh()
 
     # ================================================================== construction
@@ -426,8 +433,18 @@ class MainWindow(QMainWindow):
             )
         )
         self.setWindowTitle(f"motionpredict — {self.model.source}")
+        self.view_tabs.setTabEnabled(1, self.model.has_ortho)
+        # a 4DCT with a tumour: its orthogonal slices with the contours first
+        show_ortho = self.model.has_ortho and self.model.tumour_mask is not None
+        self.view_tabs.setCurrentWidget(self.ortho if show_ortho else self.views)
         self._sync_controls()
         self._reset_run()
+
+    def _render_views(self) -> None:
+        """Draw the frame views, and the orthogonal slices when their tab is shown."""
+        self.views.render_model()
+        if self.view_tabs.currentWidget() is self.ortho:
+            self.ortho.render_model()
 
     def _on_settings(self, event: ModelEvent) -> None:
         self._update_horizon_info()
@@ -447,14 +464,14 @@ class MainWindow(QMainWindow):
         self.tick_timer.stop()
         self.progress.setVisible(False)
         self.jump_spin.setRange(0, max(0, self.model.n_frames - 1))
-        self.views.render_model()
+        self._render_views()
         self.latency.refresh()
         self.plots.refresh(force=True)
         self._update_labels()
 
     def _on_position(self, event: ModelEvent) -> None:
         t0 = time.perf_counter()
-        self.views.render_model()
+        self._render_views()
         self.last_render_ms = (time.perf_counter() - t0) * 1e3
         self.plots.refresh()
         self._update_labels()
@@ -465,7 +482,7 @@ class MainWindow(QMainWindow):
             self.window_spin.setValue(self.model.display.window)
             self.level_spin.setValue(self.model.display.level)
             self._syncing = False
-        self.views.render_model()
+        self._render_views()
 
     def _on_playing(self, event: ModelEvent) -> None:
         self.play_button.setText("❚❚ Pause" if event.value else "▶ Play")
@@ -589,15 +606,19 @@ class MainWindow(QMainWindow):
         if dlg.exec():
             self.open_phantom(**dlg.parameters())
 
-    def open_phantom(self, **params: Any) -> None:
-        """Generate a cine phantom (``motionpredict.phantom.make_cine``) in the worker thread."""
+    def open_phantom(self, kind: str = "cine", **params: Any) -> None:
+        """Generate a phantom in the worker thread: ``kind="cine"``
+        (``motionpredict.phantom.make_cine``) or ``"ct4d"`` (``make_ct4d``, a 3D volume series
+        shown with orthogonal slices)."""
         self.model.set_playing(False)
         self._reset_run()
 
         def make() -> Any:
-            from motionpredict.phantom import make_cine
+            from motionpredict.phantom import make_cine, make_ct4d
 
-            return make_cine(**params)
+            if kind not in ("cine", "ct4d"):
+                raise ConfigurationError(f"phantom kind must be cine or ct4d, got {kind!r}")
+            return (make_cine if kind == "cine" else make_ct4d)(**params)
 
         seed = params.get("seed", 0)
         self._run_task("load", make, lambda ph: self._show_loaded(ph, f"phantom (seed {seed})"))

@@ -479,7 +479,9 @@ class OnlineFramePipeline(_ForecastCore):
         pf = np.asarray(self.model.reconstruct(pw[None])[0], dtype=np.float32)
         ms["reconstruct"] = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        disp_px = np.moveaxis(pf / self._spacing_f32, -1, 0)  # channel-last view, px
+        disp_px = np.empty((pf.shape[-1], *pf.shape[:-1]), np.float32)  # channel-first, px
+        np.divide(np.moveaxis(pf, -1, 0),
+                  self._spacing_f32.reshape((-1,) + (1,) * (pf.ndim - 1)), out=disp_px)
         frame = np.asarray(warp_forward(self._reference, disp_px, sigma=SPLAT_SIGMA_PX),
                            dtype=np.float32)
         ms["warp"] = (time.perf_counter() - t0) * 1e3

@@ -562,6 +562,74 @@ def field_in_plane(field_mm: np.ndarray, slice_index: int | None) -> np.ndarray:
     raise ValidationError(f"field must be (H, W, 2) or (D, H, W, 3), got shape {f.shape}")
 
 
+# ------------------------------------------------------------------------------------ 4DCT view
+def warp_mask_cropped(mask: np.ndarray, field_mm: np.ndarray,
+                      spacing: Sequence[float]) -> np.ndarray:
+    """:func:`motionpredict.ct4d.views.warp_mask` restricted to the mask's neighbourhood.
+
+    Only voxels inside the mask carry mass, so the forward warp is computed on the mask's
+    bounding box enlarged by the largest displacement found there (plus 3 voxels) and pasted
+    into a zero volume: the same occupancy as the full warp at a fraction of the cost.
+
+    Parameters
+    ----------
+    mask
+        ``(D, H, W)`` bool mask on the reference volume.
+    field_mm
+        ``(D, H, W, 3)`` displacement, mm.
+    spacing
+        Voxel size, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, H, W)`` float32 occupancy in 0..1.
+    """
+    from motionpredict.ct4d.views import warp_mask
+
+    m = np.asarray(mask, dtype=bool)
+    f = np.asarray(field_mm)
+    if f.shape != (*m.shape, m.ndim):
+        raise ValidationError(f"field {f.shape} does not fit the mask {m.shape}")
+    out = np.zeros(m.shape, dtype=np.float32)
+    if not m.any():
+        return out
+    nz = np.nonzero(m)
+    lo = np.array([a.min() for a in nz])
+    hi = np.array([a.max() for a in nz]) + 1
+    inside = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    reach_px = np.abs(f[inside][m[inside]] / np.asarray(spacing, dtype=np.float64)).max(axis=0)
+    pad = np.ceil(reach_px).astype(int) + 3
+    lo = np.maximum(lo - pad, 0)
+    hi = np.minimum(hi + pad, m.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    out[box] = warp_mask(m[box], f[box], tuple(spacing))
+    return out
+
+
+@dataclass
+class OrthoState:
+    """What the 4DCT view draws for one displayed frame.
+
+    Attributes
+    ----------
+    issued
+        Frame at which the shown prediction was issued (``None``: no prediction checkable).
+    target
+        The acquired frame whose volume is sliced.
+    views
+        Axial, coronal, sagittal :class:`motionpredict.ct4d.views.OrthoView` (slice, pixel
+        size in mm, contours ``{"actual" | "predicted" | "reference": [(K, 2) row/col]}``).
+    masks
+        The ``(D, H, W)`` occupancies the contours were drawn from.
+    """
+
+    issued: int | None
+    target: int
+    views: list[Any]
+    masks: dict[str, np.ndarray]
+
+
 # ------------------------------------------------------------------------------------ statistics
 @dataclass(frozen=True)
 class LatencyStats:
@@ -679,6 +747,7 @@ class ViewerModel:
         self._ticks: deque[tuple[float, int]] = deque(maxlen=32)
         self._field_errors: dict[str, dict[int, float]] = {}
         self._contours: list[np.ndarray] = []
+        self._moved_masks: dict[tuple[str, str, int], np.ndarray] = {}
 
     # ------------------------------------------------------------------ sequence and settings
     def set_sequence(
@@ -798,6 +867,7 @@ class ViewerModel:
     def _clear_results(self, *, emit: bool = True) -> None:
         self.results = {m: {} for m in self.settings.methods}
         self.timings = {}
+        self._moved_masks = {}
         self._field_errors = {}
         self.position = -1
         self.newest = -1
@@ -1034,6 +1104,84 @@ class ViewerModel:
             return []
         spacing = self.sequence.spacing[-2:]
         return [move_points(c, f, spacing) for c in self._contours]
+
+    # ------------------------------------------------------------------ 4DCT: orthogonal slices
+    @property
+    def has_ortho(self) -> bool:
+        """True for a 3D image sequence (4DCT phases, a volume series): orthogonal slices."""
+        seq = self.image_sequence
+        return seq is not None and seq.ndim == 3
+
+    def moved_tumour(self, kind: str, t: int, method: str | None = None) -> np.ndarray | None:
+        """The reference tumour mask moved by a field: ``(D, H, W)`` occupancy in 0..1.
+
+        Parameters
+        ----------
+        kind
+            ``"actual"``: moved by the Lucas-Kanade field of acquired frame ``t`` (where the
+            tumour is in that frame); ``"predicted"``: moved by the field predicted at ``t`` for
+            ``t + h``.
+        t
+            Frame index.
+        method
+            Forecaster (the primary one by default; only for ``"predicted"``).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``None`` without a tumour mask, a 3D sequence or the field. Computed once per
+            ``(kind, method, t)`` by :func:`warp_mask_cropped`.
+        """
+        attr = {"actual": "field_mm", "predicted": "predicted_field_mm"}.get(kind)
+        if attr is None:
+            raise ConfigurationError(f"tumour kind must be 'actual' or 'predicted', got {kind!r}")
+        seq = self.image_sequence
+        if seq is None or seq.ndim != 3 or self.tumour_mask is None:
+            return None
+        method = method or self.primary
+        key = (kind, method if kind == "predicted" else "", int(t))
+        if key in self._moved_masks:
+            return self._moved_masks[key]
+        res = self.result(t, method if kind == "predicted" else None)
+        f = None if res is None else getattr(res, attr, None)
+        if f is None:
+            return None
+        moved = warp_mask_cropped(self.tumour_mask, np.asarray(f), seq.spacing)
+        if len(self._moved_masks) >= 64:
+            self._moved_masks.clear()
+        self._moved_masks[key] = moved
+        return moved
+
+    def ortho_views(self, t: int) -> OrthoState | None:
+        """Axial, coronal and sagittal slices for the 4DCT view when frame ``t`` is shown.
+
+        The volume is the acquired frame that the checked prediction is for (see
+        :meth:`comparison_indices`); the planes pass through the centroid of the actual tumour
+        and carry the 0.5 iso-contours of the actual tumour (reference mask moved by that
+        frame's Lucas-Kanade field) and of the predicted one (moved by the predicted field).
+        Before any prediction can be checked: frame ``t`` with the tumour moved by its own
+        field (or the reference mask for training frames). ``None`` for 2D sequences, markers,
+        or before the first frame.
+        """
+        from motionpredict.ct4d.views import orthogonal_views
+
+        seq = self.image_sequence
+        if seq is None or seq.ndim != 3 or t < 0:
+            return None
+        idx = self.comparison_indices(t)
+        issued, target = (None, int(t)) if idx is None else idx
+        masks: dict[str, np.ndarray] = {}
+        actual = self.moved_tumour("actual", target)
+        if actual is not None:
+            masks["actual"] = actual
+        elif self.tumour_mask is not None and issued is None:
+            masks["reference"] = self.tumour_mask.astype(np.float32)
+        if issued is not None:
+            pred = self.moved_tumour("predicted", issued)
+            if pred is not None:
+                masks["predicted"] = pred
+        views = orthogonal_views(seq.frames[target], seq.spacing, masks=masks)
+        return OrthoState(issued=issued, target=target, views=views, masks=masks)
 
     # ------------------------------------------------------------------ series for the plots
     def target_time(self, target: int) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -16,9 +16,11 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def __init__(self) -> None:
-        self._grids: dict[tuple[int, ...], list[np.ndarray]] = {}
-        self._kernels: dict[tuple[float, float], np.ndarray] = {}
+    #: Coordinate grids and filter kernels shared by every instance (``get_backend`` makes a new
+    #: instance per call, e.g. per warped frame); the cached arrays are read-only.
+    _grids: ClassVar[dict[tuple[int, ...], list[np.ndarray]]] = {}
+    _kernels: ClassVar[dict[tuple[float, float], np.ndarray]] = {}
+    _MAX_GRIDS = 16
 
     # ----------------------------------------------------------------- conversions
     def asarray(self, x: Any) -> np.ndarray:
@@ -58,9 +60,15 @@ class NumpyBackend:
     def grid(self, shape: tuple[int, ...]) -> list[np.ndarray]:
         """Per-axis voxel coordinates (cached per shape)."""
         shape = tuple(int(s) for s in shape)
-        if shape not in self._grids:
-            self._grids[shape] = list(np.indices(shape, dtype=np.float32))
-        return self._grids[shape]
+        grid = self._grids.get(shape)
+        if grid is None:
+            grid = list(np.indices(shape, dtype=np.float32))
+            for g in grid:
+                g.setflags(write=False)
+            if len(self._grids) >= self._MAX_GRIDS:  # bound the memory held
+                self._grids.clear()
+            self._grids[shape] = grid
+        return grid
 
     # ----------------------------------------------------------------- filtering
     def gaussian(self, x: np.ndarray, sigma: float, truncate: float) -> np.ndarray:
@@ -79,8 +87,9 @@ class NumpyBackend:
             return x
         k = self._kernels.get((sigma, truncate))
         if k is None:
-            k = self._kernels[(sigma, truncate)] = gaussian_kernel(sigma, truncate).astype(
-                np.float32)
+            k = gaussian_kernel(sigma, truncate).astype(np.float32)
+            k.setflags(write=False)
+            self._kernels[(sigma, truncate)] = k
         radius = k.size // 2
         x = np.ascontiguousarray(x, dtype=np.float32)
         if radius < min(x.shape[-2:]):

@@ -13,8 +13,10 @@ reference satisfies ``I_ref(x) ~ I_t(x + u(x))``. Hence
       \\hat I_t(y) = \\frac{\\sum_x K(y - x - u(x)) I_{ref}(x)}{\\sum_x K(y - x - u(x))},
       \\qquad K(d) = \\exp(-|d|^2 / (2 \\sigma^2)),
 
-  where the denominator is near zero (a hole that no arrow reaches), the value falls back
-  smoothly to the backward warp of the reference by the inverted field.
+  with the kernel truncated at ``truncate * sigma`` per axis (3 sigma = 1.5 px by default: 3
+  voxels per axis around the nearest voxel of each arrow tip); where the denominator is near
+  zero (a hole that no arrow reaches), the value falls back smoothly to the backward warp of the
+  reference by the inverted field.
 
 Displacements are in px (voxels), array-axis order, either channel-first ``(ndim, *shape)`` or
 channel-last ``(*shape, ndim)``. NumPy inputs give NumPy outputs; torch tensors give tensors.
@@ -130,12 +132,11 @@ def _tap_radius(sigma: float, truncate: float) -> int:
     return max(1, math.ceil(truncate * sigma - 0.5))
 
 
-#: Pixels per chunk of the NumPy splat: the ``(2 r + 1)^ndim`` per-tap arrays of one chunk stay
-#: within the CPU caches (about 2x faster than one pass over a 270 x 270 frame when memory is
-#: contended, same result).
-SPLAT_CHUNK_PX = 16384
-
-_GRID_XY: dict[tuple[int, int], np.ndarray] = {}
+#: Kernel-tap entries (source voxels x taps) per chunk of the NumPy splat: the per-tap arrays of
+#: one chunk (1.2 MB of indices, as many of weights: 16384 pixels x 9 taps in 2D) stay in the CPU
+#: caches; one pass over a 270 x 270 frame (2.4 MB per array) was up to 1.8x slower on the shared
+#: development machine. Same result either way.
+SPLAT_CHUNK_TAPS = 9 * 16384
 
 
 def _splat_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray], sigma: float,
@@ -147,7 +148,7 @@ def _splat_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray], sigma: 
     each tip is clamped to ``-r - 1 .. n + r`` (a tip further out reaches no image voxel), the
     ``2 r + 1`` 1D Gaussian weights form a ``(2 r + 1, N)`` array, the separable kernel is their
     outer product over the axes, and one ``np.bincount`` per sum and chunk of source voxels
-    (slabs along the first axis, about :data:`SPLAT_CHUNK_PX` voxels) accumulates all taps in
+    (slabs along the first axis, :data:`SPLAT_CHUNK_TAPS` tap entries) accumulates all taps in
     float64 into the range of flat indices the chunk reaches.
 
     Returns
@@ -172,7 +173,7 @@ def _splat_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray], sigma: 
     num = np.zeros(int(np.prod(padded)))
     den = np.zeros_like(num)
     tips = [grid[a] + u[a] for a in range(nd)]
-    step = max(1, SPLAT_CHUNK_PX // max(1, int(np.prod(shape[1:]))))
+    step = max(1, SPLAT_CHUNK_TAPS // (k**nd * max(1, int(np.prod(shape[1:])))))
     for start in range(0, shape[0], step):
         chunk = slice(start, start + step)
         base: Any = 0
@@ -201,23 +202,27 @@ def _splat_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray], sigma: 
 
 def _fallback_2d_numpy(img: np.ndarray, u: np.ndarray, grid: list[np.ndarray],
                        iterations: int) -> np.ndarray:
-    """The reference pulled by the inverted field, 2D NumPy: both field components are
-    interpolated by one two-channel OpenCV ``remap`` per fixed-point iteration
-    ``v(y) = -u(y + v(y))`` (same values as :func:`invert_field` with ``pull_fast``)."""
-    key = (int(img.shape[0]), int(img.shape[1]))
-    grid_xy = _GRID_XY.get(key)
-    if grid_xy is None:
-        grid_xy = _GRID_XY[key] = np.stack([grid[1], grid[0]], axis=-1)  # (H, W, 2) (col, row)
-    uxy = np.stack([u[1], u[0]], axis=-1)  # (H, W, 2) (col, row) components, px
-    v = -uxy
-    map_xy = np.empty_like(grid_xy)
+    """The reference pulled by the inverted field, 2D NumPy: the fixed-point iteration
+    ``v(y) = -u(y + v(y))`` with OpenCV ``remap`` (same values as :func:`invert_field` with
+    ``pull_fast``; the sampling positions are computed once per iteration for both
+    components, in place)."""
+    rows, cols = grid
+    # v = -u(y + v) is sampled from -u directly (interpolation commutes exactly with negation)
+    neg_row = np.negative(u[0])
+    neg_col = np.negative(u[1])
+    v_row, v_col = neg_row.copy(), neg_col.copy()
+    map_row = np.empty_like(v_row)
+    map_col = np.empty_like(v_col)
     for _ in range(iterations):
-        np.add(grid_xy, v, out=map_xy)
-        cv2.remap(uxy, map_xy, None, dst=v, interpolation=cv2.INTER_LINEAR,
+        np.add(rows, v_row, out=map_row)
+        np.add(cols, v_col, out=map_col)
+        cv2.remap(neg_row, map_col, map_row, dst=v_row, interpolation=cv2.INTER_LINEAR,
                   borderMode=cv2.BORDER_REPLICATE)
-        np.negative(v, out=v)
-    np.add(grid_xy, v, out=map_xy)
-    return cv2.remap(img, map_xy, None, interpolation=cv2.INTER_LINEAR,
+        cv2.remap(neg_col, map_col, map_row, dst=v_col, interpolation=cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE)
+    np.add(rows, v_row, out=map_row)
+    np.add(cols, v_col, out=map_col)
+    return cv2.remap(img, map_col, map_row, interpolation=cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

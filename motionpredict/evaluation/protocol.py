@@ -423,6 +423,8 @@ def batchable(method: str, params: dict[str, Any]) -> bool:
 
 
 _BATCH_MEMO: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+#: Bytes of forecasts kept for the other seeds' jobs (oldest dropped first).
+BATCH_MEMO_BYTES = 512 * 2**20
 
 
 def forecast_grid_batched(
@@ -498,9 +500,11 @@ def forecast_grid_batched(
         torch.set_num_threads(threads)
     out = (std.inverse(run.predicted[0]), run.resets[0],
            f"{run.backend.name} ({run.backend.reason}) on {device}")
-    if len(_BATCH_MEMO) > 32:
-        _BATCH_MEMO.clear()
-    _BATCH_MEMO[key] = out
+    if len(seeds) > 1:  # only the other seeds' jobs can reuse it
+        while _BATCH_MEMO and (sum(v[0].nbytes for v in _BATCH_MEMO.values())
+                               + out[0].nbytes > BATCH_MEMO_BYTES):
+            del _BATCH_MEMO[next(iter(_BATCH_MEMO))]
+        _BATCH_MEMO[key] = out
     return out
 
 

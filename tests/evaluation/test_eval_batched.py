@@ -61,7 +61,7 @@ def test_markers_batched_equals_loop(markers, method, mode):
 
 
 def test_every_grid_point_matches_forecast_series(markers):
-    traj, splits = markers
+    traj, _ = markers
     series = traj.as_series()[:120]
     sp = P.Splits((0, 50), (50, 90), (90, 120), 50)
     # init_std = 0.05 is not what the kernels draw: that point must fall back to the loop
@@ -138,3 +138,86 @@ def test_cli_device_cuda_without_gpu_is_one_line_exit_2(monkeypatch, tmp_path: P
     assert rc == 2
     assert len(err.splitlines()) == 1 and "cuda" in err
     assert not (tmp_path / "run").exists()
+
+
+MARKER_CONFIG = """
+[run]
+jobs = 1
+
+[[sequences]]
+phantom = "markers"
+seed = 1
+duration_s = 20.0
+rate_hz = 10.0
+splits = {{ train = [1, 80], cv = [81, 150], test = [151, 200] }}
+
+[evaluation]
+methods = ["snap1", "lms"]
+horizons_steps = [2]
+seeds = [0, 1, 2]
+{extra}
+[evaluation.grids.snap1]
+k = [3]
+q = [4, 5]
+eta = [0.01, 0.05]
+
+[evaluation.grids.lms]
+k = [3]
+"""
+
+
+def test_batch_run_with_batched_rnns_stores_the_loop_numbers(tmp_path: Path, monkeypatch):
+    from motionpredict.evaluation.batch import run_evaluation
+    from motionpredict.evaluation.store import ResultStore
+    from motionpredict.kernels import run_batched as real
+
+    calls = []
+
+    def counting(*args, **kw):
+        calls.append(list(kw["seeds"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr("motionpredict.kernels.run_batched", counting)
+    P._BATCH_MEMO.clear()
+    rows = {}
+    for name, extra in (("loop", ""), ("batched", 'rnn_backend = "batched"')):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(MARKER_CONFIG.format(extra=extra))
+        s = run_evaluation(load_config(path), tmp_path / name, progress=False)
+        assert (s.computed, s.errors) == (6, 0)
+        with ResultStore(tmp_path / name) as st:
+            rows[name] = {r["key"]: r for r in st.rows()}
+    # the same job keys: the option says how a job runs, not what it computes
+    assert rows["loop"].keys() == rows["batched"].keys()
+    # one batched call per (k, q) group holds every seed; the other seeds' jobs reuse it
+    assert calls == [[0, 1, 2], [0, 1, 2]]
+    for key, a in rows["loop"].items():
+        b = rows["batched"][key]
+        ra, rb = a["result"], b["result"]
+        assert rb["chosen"] == ra["chosen"]
+        assert rb["validation_score"] == pytest.approx(ra["validation_score"], rel=1e-12)
+        assert _untimed(rb["metrics"]) == pytest.approx(_untimed(ra["metrics"]), rel=1e-12)
+        batched = a["spec"]["method"] == "snap1"
+        assert rb["execution"]["grid"].startswith("batched") == batched
+        assert b["spec"]["rnn"] == {"device": "cpu", "rnn_backend": "batched",
+                                    "seeds": [0, 1, 2]}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("method", ["snap1", "uoro", "rtrl"])
+def test_markers_on_cuda_equal_loop(markers, method):
+    traj, splits = markers
+    grid = P.method_grid(method, {"k": [3], "q": [4, 6], "eta": [0.005, 0.02, 0.08]})
+    kw = {"method": method, "horizon_steps": 2, "mode": "causal", "seed": 0, "grid": grid}
+    loop = P.evaluate_markers(traj, splits, **kw)
+    gpu = P.evaluate_markers(traj, splits, rnn={"device": "cuda", "seeds": [0, 1]}, **kw)
+    assert gpu.execution["grid"].startswith("batched:") and "cuda" in gpu.execution["grid"]
+    assert gpu.chosen == loop.chosen
+    assert gpu.validation_score == pytest.approx(loop.validation_score, rel=1e-10)
+    assert _untimed(gpu.metrics) == pytest.approx(_untimed(loop.metrics), rel=1e-10)
