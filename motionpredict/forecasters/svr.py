@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.svm import SVR as _SklearnSVR
 
 from motionpredict.errors import ConfigurationError
 from motionpredict.forecasters.base import Forecaster, History, HyperParameter
@@ -54,17 +53,19 @@ class SVRForecaster(Forecaster):
                 raise ConfigurationError(f"svr: {name} must be > 0, got {self.params[name]}")
         self._history = History(k, self.n_features)
         if not hasattr(self, "models"):
-            self.models: list[_SklearnSVR] | None = None
+            self.models: list[Any] | None = None  # sklearn.svm.SVR, one per feature
 
     def fit(self, series: np.ndarray) -> None:
         """Fit one SVR per feature on all training pairs of ``series`` (``(T_fit, p)``)."""
         windows, targets = lagged_design(series, int(self.params["k"]), self.horizon)
         x = windows.reshape(len(windows), -1)
         dy = targets - windows[:, -1, :]
+        from sklearn.svm import SVR as SklearnSVR  # lazy: scikit-learn takes ~1 s to import
+
         gamma = 1.0 / float(self.params["kernel_scale"]) ** 2
         self.models = []
         for j in range(self.n_features):
-            model = _SklearnSVR(
+            model = SklearnSVR(
                 kernel="rbf",
                 gamma=gamma,
                 C=float(self.params["C"]),

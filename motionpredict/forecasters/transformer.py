@@ -18,14 +18,10 @@ mode does not change them.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
 from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.forecasters.base import Forecaster, History, HyperParameter
@@ -34,37 +30,6 @@ from motionpredict.forecasters.registry import register
 
 #: Architecture settings stored with population weights and checked on load.
 _ARCH_KEYS = ("k", "d_model", "layers", "heads", "dropout")
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run a block on one intra-op thread: for these tiny models, thread hand-offs cost far more
-    than they save, and on a loaded machine spinning OpenMP workers slow training ~100x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-class _EncoderNet(nn.Module):
-    """Linear embedding, learned positions, transformer encoder, linear head on the last token."""
-
-    def __init__(self, k: int, p: int, d_model: int, layers: int, heads: int, dropout: float):
-        super().__init__()
-        self.embed = nn.Linear(p, d_model)
-        self.pos = nn.Parameter(torch.zeros(1, k, d_model))
-        layer = nn.TransformerEncoderLayer(
-            d_model, heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True
-        )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.head = nn.Linear(d_model, p)
-
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, k, p)`` windows to ``(B, p)`` increments ``y_{t+h} - y_t``."""
-        z = self.encoder(self.embed(windows) + self.pos)
-        return self.head(z[:, -1, :])
 
 
 def _check_arch(params: dict[str, Any], what: str) -> None:
@@ -76,53 +41,6 @@ def _check_arch(params: dict[str, Any], what: str) -> None:
         )
     if not 0.0 <= float(params["dropout"]) < 1.0 or float(params["lr"]) <= 0:
         raise ConfigurationError(f"{what}: dropout must be in [0, 1) and lr > 0")
-
-
-def _build(params: dict[str, Any], p: int, seed: int) -> _EncoderNet:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = _EncoderNet(
-            int(params["k"]),
-            p,
-            int(params["d_model"]),
-            int(params["layers"]),
-            int(params["heads"]),
-            float(params["dropout"]),
-        ).double()
-    net.eval()
-    return net
-
-
-def _train(
-    net: _EncoderNet,
-    windows: np.ndarray,
-    targets: np.ndarray,
-    params: dict[str, Any],
-    seed: int,
-) -> list[float]:
-    """Train ``net`` in place on ``(n, k, p)`` windows, ``(n, p)`` targets; return epoch losses."""
-    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float64))
-    dy = torch.from_numpy(np.ascontiguousarray(targets - windows[:, -1, :], dtype=np.float64))
-    batch = int(params["batch"])
-    losses: list[float] = []
-    with torch.random.fork_rng(devices=[]), _one_thread():
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(net.parameters(), lr=float(params["lr"]))
-        net.train()
-        for _ in range(int(params["epochs"])):
-            order = torch.randperm(len(x), generator=gen)
-            total = 0.0
-            for start in range(0, len(x), batch):
-                idx = order[start : start + batch]
-                opt.zero_grad()
-                loss = torch.mean((net(x[idx]) - dy[idx]) ** 2)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            losses.append(total / len(x))
-        net.eval()
-    return losses
 
 
 _COMMON = (
@@ -139,15 +57,15 @@ _COMMON = (
 
 class _TransformerBase(Forecaster):
     online = False
-    net: _EncoderNet | None
+    net: Any  # transformer_net.EncoderNet once fitted or loaded
 
     def _predict_and_learn(self, y: np.ndarray, lookahead: np.ndarray | None) -> np.ndarray:
         if self.net is None:
             raise ConfigurationError(f"{self.name}: the model has no weights; fit or load it first")
+        from motionpredict.forecasters.transformer_net import increment
+
         self._history.push(y)
-        window = torch.from_numpy(self._history.vector().reshape(1, -1, self.n_features))
-        with torch.no_grad(), _one_thread():
-            return y + self.net(window)[0].numpy()
+        return y + increment(self.net, self._history.vector().reshape(1, -1, self.n_features))
 
 
 @register
@@ -176,9 +94,11 @@ class SequenceTransformer(_TransformerBase):
 
     def fit(self, series: np.ndarray) -> None:
         """Train on all pairs of the training window ``series`` (``(T_fit, p)``, standardised)."""
+        from motionpredict.forecasters.transformer_net import build, train
+
         windows, targets = lagged_design(series, int(self.params["k"]), self.horizon)
-        self.net = _build(self.params, self.n_features, self.seed)
-        self.train_losses = _train(self.net, windows, targets, self.params, self.seed)
+        self.net = build(self.params, self.n_features, self.seed)
+        self.train_losses = train(self.net, windows, targets, self.params, self.seed)
 
 
 def train_population(
@@ -223,14 +143,16 @@ def train_population(
         raise ConfigurationError("train_population: all sequences need the same number of features")
     windows = np.concatenate([w for w, _ in parts])
     targets = np.concatenate([t for _, t in parts])
-    net = _build(full, p, seed)
-    losses = _train(net, windows, targets, full, seed)
+    from motionpredict.forecasters.transformer_net import build, save_weights, train
+
+    net = build(full, p, seed)
+    losses = train(net, windows, targets, full, seed)
     meta = {key: full[key] for key in _ARCH_KEYS}
     meta.update({"horizon": int(horizon), "n_features": p})
     from motionpredict.io.atomic import atomic_path  # lazy: keeps the I/O stack off this import
 
     with atomic_path(path) as tmp:
-        torch.save({"meta": meta, "state_dict": net.state_dict()}, tmp)
+        save_weights(tmp, meta, net)
     return losses
 
 
@@ -270,9 +192,11 @@ class PopulationTransformer(_TransformerBase):
             raise ConfigurationError(
                 f"{self.name}: weights_path is required (train it with train_population)"
             )
+        from motionpredict.forecasters.transformer_net import build, load_weights
+
         path = Path(path)
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            blob = load_weights(path)
         except FileNotFoundError:
             raise InputFileError(path, "population weights file not found") from None
         except Exception as exc:  # torch raises several types for a corrupt file
@@ -287,7 +211,7 @@ class PopulationTransformer(_TransformerBase):
             raise InputFileError(
                 path, f"weights were trained with other settings (file, asked): {mismatch}"
             )
-        self.net = _build(self.params, self.n_features, self.seed)
+        self.net = build(self.params, self.n_features, self.seed)
         self.net.load_state_dict(blob["state_dict"])
         self.net.eval()
 
