@@ -37,13 +37,7 @@ from motionpredict.phantom.breathing import (
     draw_breathing_params,
     sample_times,
 )
-from motionpredict.phantom.fields import (
-    check_grid,
-    deformed_centroid,
-    grid_points,
-    max_gradient,
-    render_moving,
-)
+from motionpredict.phantom.fields import deformed_centroid, grid_points, render_moving
 from motionpredict.phantom.records import Record, seed_streams
 from motionpredict.phantom.shapes import (
     draw_texture_modes,
@@ -53,12 +47,18 @@ from motionpredict.phantom.shapes import (
     soft_inside,
     tube_mask,
 )
-from motionpredict.sequences import (
-    DisplacementFieldSeries,
-    ImageSequence,
-    PointTrajectories,
-    Provenance,
+from motionpredict.phantom.truth import (
+    check_invertible,
+    grid_record,
+    largest_excursion,
+    phantom_sequence,
+    sampled_signal,
+    texture_record,
+    true_field_series,
+    tumour_sample_points,
+    tumour_trajectory,
 )
+from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, PointTrajectories
 
 # Fixed layout, fractions of the field of view (rows = SI, cols = AP).
 _HILUM = (0.36, 0.47)
@@ -317,9 +317,7 @@ def draw_cine_params(
     noise_sigma: float = 0.02,
 ) -> CineParams:
     """Draw every random quantity of a cine phantom (see :func:`make_cine` for the parameters)."""
-    shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
-    spacing_mm = tuple(float(s) for s in spacing_mm)  # type: ignore[assignment]
-    check_grid(shape, spacing_mm, 2)
+    shape, spacing_mm = grid_record(shape, spacing_mm, 2)  # type: ignore[assignment]
     if int(n_frames) < 1:
         raise ConfigurationError(f"n_frames must be at least 1, got {n_frames}")
     if not (np.isfinite(frame_period_s) and frame_period_s > 0):
@@ -373,12 +371,11 @@ def draw_cine_params(
         tumour_centre=(float(t_row), t_col),
         tumour_radii_mm=(float(radii[0]), float(radii[1])),
         vessels=tuple(vessels),
-        texture=tuple(tuple(float(v) for v in row) for row in texture),
+        texture=texture_record(texture),
     )
 
     # Motion: lengths chosen from the largest excursion so the field stays invertible.
-    exc = breathing.excursion_mm(times)
-    largest = float(np.max(np.abs(exc - exc[0])))
+    largest = largest_excursion(breathing, times)
     draws = rng_m.uniform(size=4)
     a_c = 1.5 + 1.5 * draws[1] if cardiac_amplitude_mm is None else float(cardiac_amplitude_mm)
     if not (np.isfinite(a_c) and 0 <= a_c <= 10):
@@ -466,13 +463,7 @@ def make_cine(
     times = sample_times(params.n_frames, params.frame_period_s)
     weights = model.weights(times)
     grid = grid_points(shape2, params.spacing_mm)
-    worst = weights[int(np.argmax(np.abs(weights[:, 0])))]
-    steep = max_gradient(model.basis, worst, grid[::7])
-    if steep >= 0.95:
-        raise ConfigurationError(
-            f"cine phantom: the motion (gradient {steep:.2f}) is too large for a field of view of "
-            f"{model.fov[0]:.0f} x {model.fov[1]:.0f} mm; use a larger shape or spacing"
-        )
+    check_invertible("cine phantom", model.basis, weights, grid[::7], model.fov)
 
     frames, fields = render_moving(
         model.intensity, model.basis, weights, shape2, params.spacing_mm, fine=2
@@ -485,11 +476,13 @@ def make_cine(
 
     # Tumour: mask on the reference grid and centroid of the carried tumour.
     tumour_mask = (model.tumour_soft(grid) > 0.5).reshape(shape2)
-    fine = min(params.spacing_mm) / 4.0
-    centre = np.array(params.anatomy.tumour_centre) * model.fov
-    reach = np.array(params.anatomy.tumour_radii_mm) + 6.0 * model.edge
-    axes = [np.arange(c - r, c + r + fine, fine) for c, r in zip(centre, reach, strict=True)]
-    sub = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    sub = tumour_sample_points(
+        params.anatomy.tumour_centre,
+        params.anatomy.tumour_radii_mm,
+        model.fov,
+        model.edge,
+        min(params.spacing_mm) / 4.0,
+    )
     centroid = deformed_centroid(model.basis, weights, sub, model.tumour_soft(sub))
     positions = np.zeros((len(times), 1, 3))
     positions[:, 0, :2] = centroid
@@ -499,42 +492,12 @@ def make_cine(
         "kind": "cine",
         "axes": "rows SI (down = inferior), cols AP (right = posterior)",
     }
-    prov = Provenance(
-        source="phantom",
-        spacing_source="phantom",
-        frame_period_source="phantom",
-        raw_range=(0.0, 1.0),
-        extra=extra,
+    sequence = phantom_sequence(frames, params.spacing_mm, times, (0.0, 1.0), extra)
+    true_fields = true_field_series(fields, params.spacing_mm, times)
+    tumour = tumour_trajectory(
+        positions, times, "array-axis order (row mm, col mm, 0), grid origin at pixel (0, 0)"
     )
-    sequence = ImageSequence(frames=frames, spacing=params.spacing_mm, times=times, provenance=prov)
-    true_fields = DisplacementFieldSeries(
-        fields=fields,
-        spacing=params.spacing_mm,
-        times=times,
-        reference_index=0,
-        provenance=Provenance(
-            source="phantom",
-            spacing_source="phantom",
-            frame_period_source="phantom",
-            extra={"method": "phantom ground truth", "convention": "I_0(x) = I_t(x + u_t(x))"},
-        ),
-    )
-    tumour = PointTrajectories(
-        positions=positions,
-        times=times,
-        names=("tumour",),
-        provenance=Provenance(
-            source="phantom",
-            frame_period_source="phantom",
-            extra={"axes": "array-axis order (row mm, col mm, 0), grid origin at pixel (0, 0)"},
-        ),
-    )
-    signal = BreathingSignal(
-        times=times,
-        signal=params.breathing.normalised(times),
-        amplitude_mm=params.breathing.amplitude_mm,
-        params=params.breathing,
-    )
+    signal = sampled_signal(params.breathing, times)
     return PhantomCine(
         sequence=sequence,
         true_fields=true_fields,

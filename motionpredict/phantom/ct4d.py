@@ -32,13 +32,7 @@ from motionpredict.phantom.breathing import (
     draw_breathing_params,
     sample_times,
 )
-from motionpredict.phantom.fields import (
-    check_grid,
-    deformed_centroid,
-    grid_points,
-    max_gradient,
-    render_moving,
-)
+from motionpredict.phantom.fields import deformed_centroid, grid_points, render_moving
 from motionpredict.phantom.records import Record, seed_streams
 from motionpredict.phantom.shapes import (
     draw_texture_modes,
@@ -48,12 +42,18 @@ from motionpredict.phantom.shapes import (
     soft_inside,
     tube_mask,
 )
-from motionpredict.sequences import (
-    DisplacementFieldSeries,
-    ImageSequence,
-    PointTrajectories,
-    Provenance,
+from motionpredict.phantom.truth import (
+    check_invertible,
+    grid_record,
+    largest_excursion,
+    phantom_sequence,
+    sampled_signal,
+    texture_record,
+    true_field_series,
+    tumour_sample_points,
+    tumour_trajectory,
 )
+from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, PointTrajectories
 
 # Fixed layout, fractions of the field of view (axes: SI, AP, LR).
 _BODY = ((0.50, 0.50), (0.40, 0.47))  # (AP, LR) centre and semi-axes of the body cross-section
@@ -326,9 +326,7 @@ def draw_ct_params(
     noise_hu: float = 15.0,
 ) -> CTParams:
     """Draw every random quantity of a CT phantom (see :func:`make_ct4d` for the parameters)."""
-    shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
-    spacing_mm = tuple(float(s) for s in spacing_mm)  # type: ignore[assignment]
-    check_grid(shape, spacing_mm, 3)
+    shape, spacing_mm = grid_record(shape, spacing_mm, 3)  # type: ignore[assignment]
     if int(n_phases) < 1:
         raise ConfigurationError(f"n_phases must be at least 1, got {n_phases}")
     if frame_period_s is not None and not (np.isfinite(frame_period_s) and frame_period_s > 0):
@@ -385,10 +383,9 @@ def draw_ct_params(
         tumour_centre=(float(t_z), t_y, float(t_x)),
         tumour_radii_mm=tuple(float(r) for r in radii),  # type: ignore[arg-type]
         vessels=tuple(vessels),
-        texture=tuple(tuple(float(v) for v in row) for row in texture),
+        texture=texture_record(texture),
     )
-    exc = breathing.excursion_mm(_volume_times(breathing, int(n_phases), frame_period_s))
-    largest = float(np.max(np.abs(exc - exc[0])))
+    largest = largest_excursion(breathing, _volume_times(breathing, int(n_phases), frame_period_s))
     draws = rng_m.uniform(size=2)
     window = max(3.0, 0.6 * largest)
     scale = float(np.mean(fov[1:])) * float(np.mean(_BODY[1]))
@@ -476,13 +473,7 @@ def make_ct4d(
     exc = params.breathing.excursion_mm(times)
     weights = (exc - params.breathing.excursion_mm(np.zeros(1)))[:, None]
     grid = grid_points(shape3, params.spacing_mm)
-    worst = weights[int(np.argmax(np.abs(weights[:, 0])))]
-    steep = max_gradient(model.basis, worst, grid[::13])
-    if steep >= 0.95:
-        raise ConfigurationError(
-            f"CT phantom: the motion (gradient {steep:.2f}) is too large for a field of view of "
-            f"{' x '.join(f'{v:.0f}' for v in model.fov)} mm; use a larger shape or spacing"
-        )
+    check_invertible("CT phantom", model.basis, weights, grid[::13], model.fov)
     frames, fields = render_moving(
         model.intensity, model.basis, weights, shape3, params.spacing_mm, fine=1
     )
@@ -491,56 +482,31 @@ def make_ct4d(
         frames = frames + params.noise_hu * rng.standard_normal(frames.shape)
 
     tumour_mask = (model.tumour_soft(grid) > 0.5).reshape(shape3)
-    fine = min(params.spacing_mm) / 2.0
-    centre = np.array(params.anatomy.tumour_centre) * model.fov
-    reach = np.array(params.anatomy.tumour_radii_mm) + 6.0 * model.edge
-    axes = [np.arange(c - r, c + r + fine, fine) for c, r in zip(centre, reach, strict=True)]
-    sub = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    sub = tumour_sample_points(
+        params.anatomy.tumour_centre,
+        params.anatomy.tumour_radii_mm,
+        model.fov,
+        model.edge,
+        min(params.spacing_mm) / 2.0,
+    )
     mass = model.tumour_soft(sub)
     keep = mass > 1e-4
     centroid = deformed_centroid(model.basis, weights, sub[keep], mass[keep])
 
-    prov = Provenance(
-        source="phantom",
-        spacing_source="phantom",
-        frame_period_source="phantom",
-        raw_range=(-1024.0, 3071.0),
-        extra={
-            "phantom": params.to_dict(),
-            "kind": "ct4d",
-            "axes": "slices SI (superior first), rows AP (anterior first), cols LR (right first)",
-            "units": "HU",
-        },
+    extra = {
+        "phantom": params.to_dict(),
+        "kind": "ct4d",
+        "axes": "slices SI (superior first), rows AP (anterior first), cols LR (right first)",
+        "units": "HU",
+    }
+    sequence = phantom_sequence(frames, params.spacing_mm, times, (-1024.0, 3071.0), extra)
+    true_fields = true_field_series(fields, params.spacing_mm, times)
+    tumour = tumour_trajectory(
+        centroid[:, None, :],
+        times,
+        "array-axis order (SI, AP, LR) mm, grid origin at voxel (0, 0, 0)",
     )
-    sequence = ImageSequence(frames=frames, spacing=params.spacing_mm, times=times, provenance=prov)
-    true_fields = DisplacementFieldSeries(
-        fields=fields,
-        spacing=params.spacing_mm,
-        times=times,
-        reference_index=0,
-        provenance=Provenance(
-            source="phantom",
-            spacing_source="phantom",
-            frame_period_source="phantom",
-            extra={"method": "phantom ground truth", "convention": "I_0(x) = I_t(x + u_t(x))"},
-        ),
-    )
-    tumour = PointTrajectories(
-        positions=centroid[:, None, :],
-        times=times,
-        names=("tumour",),
-        provenance=Provenance(
-            source="phantom",
-            frame_period_source="phantom",
-            extra={"axes": "array-axis order (SI, AP, LR) mm, grid origin at voxel (0, 0, 0)"},
-        ),
-    )
-    signal = BreathingSignal(
-        times=times,
-        signal=params.breathing.normalised(times),
-        amplitude_mm=params.breathing.amplitude_mm,
-        params=params.breathing,
-    )
+    signal = sampled_signal(params.breathing, times)
     return PhantomCT(
         sequence=sequence,
         true_fields=true_fields,
