@@ -24,7 +24,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", nargs="?", help="DICOM folder, MHA/NIfTI/NRRD file or dataset folder")
-    p.add_argument("--phantom", action="store_true", help="open a synthetic cine phantom")
+    p.add_argument("--phantom", action="store_true", help="open a synthetic phantom")
+    p.add_argument(
+        "--phantom-kind",
+        choices=("cine", "ct4d"),
+        default="cine",
+        help="cine (2D sagittal cine) or ct4d (3D CT volume series, orthogonal slices)",
+    )
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     p.add_argument("--phantom-frames", type=int, default=120, help="phantom frames (default 120)")
     p.add_argument(
@@ -107,8 +113,13 @@ def run(args: argparse.Namespace) -> int:
     period = None if args.frame_period_ms is None else args.frame_period_ms / 1e3
     phantom = None
     if args.phantom:
-        size = (args.phantom_size, args.phantom_size)
-        phantom = {"seed": args.seed, "n_frames": args.phantom_frames, "shape": size}
+        if args.phantom_kind == "cine":
+            size = (args.phantom_size, args.phantom_size)
+            phantom = {"seed": args.seed, "n_frames": args.phantom_frames, "shape": size}
+        else:  # a volume series at 0.4 s per volume (4DCT-like), cubes of --phantom-size / 2
+            edge = max(16, args.phantom_size // 2)
+            phantom = {"kind": "ct4d", "seed": args.seed, "n_phases": args.phantom_frames,
+                       "shape": (edge, edge, edge), "frame_period_s": 0.4}
     display = {k: v for k, v in (("field", args.field), ("compare", args.compare)) if v}
     try:
         from motionpredict.gui import app

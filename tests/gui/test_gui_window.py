@@ -357,3 +357,19 @@ def test_qt_binding_keeps_the_refcount_of_none(qapp):
     after = sys.getrefcount(None)
     painter.end()
     assert after >= before - 100, f"None lost {before - after} references in 2000 Qt calls"
+
+
+def test_cli_screenshot_of_a_ct4d_phantom(qtbot, tmp_path):
+    """``--phantom-kind ct4d`` opens a CT volume series on the orthogonal-slices tab."""
+    from motionpredict.cli.main import main
+
+    out = tmp_path / "ct.png"
+    argv = ["gui", "--phantom", "--phantom-kind", "ct4d", "--phantom-frames", "14",
+            "--phantom-size", "32", "--method", "lms", "--horizon-ms", "800",
+            "--screenshot", str(out), "--size", "1000x640"]
+    assert main(argv) == 0
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1000, 640)
+    ptr = img.convertToFormat(QImage.Format.Format_Grayscale8)
+    arr = np.frombuffer(ptr.constBits(), np.uint8).reshape(640, ptr.bytesPerLine())[:, :1000]
+    assert arr.std() > 20
