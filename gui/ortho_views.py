@@ -10,11 +10,11 @@ prediction is for, sliced through the actual tumour's centroid, with the actual 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from motionpredict.viewer_model import ViewerModel
 
-from .views import ImageView, Overlay
+from .views import ImageView, Overlay, image_row
 
 #: Colour and line style of each contour kind.
 CONTOUR_STYLE: dict[str, tuple[QColor, bool]] = {
@@ -32,14 +32,9 @@ class OrthoViews(QWidget):
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.axial = ImageView("Axial")
-        self.coronal = ImageView("Coronal")
-        self.sagittal = ImageView("Sagittal")
-        for v in self.views():
-            layout.addWidget(v)
+        self.axial, self.coronal, self.sagittal = image_row(
+            self, "Axial", "Coronal", "Sagittal"
+        )
 
     def views(self) -> tuple[ImageView, ImageView, ImageView]:
         """Axial, coronal and sagittal views, left to right."""

@@ -259,6 +259,17 @@ class ImageView(QWidget):
         self._drag_from = None
 
 
+def image_row(parent: QWidget, *titles: str) -> list[ImageView]:
+    """Lay out one :class:`ImageView` per title side by side in ``parent``; return them."""
+    layout = QHBoxLayout(parent)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(4)
+    views = [ImageView(t) for t in titles]
+    for v in views:
+        layout.addWidget(v)
+    return views
+
+
 class FrameViews(QWidget):
     """The three synchronised views, rendered from a :class:`ViewerModel`.
 
@@ -271,14 +282,9 @@ class FrameViews(QWidget):
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.acquired = ImageView("Acquired")
-        self.predicted = ImageView("Predicted")
-        self.check = ImageView("Check")
-        for v in (self.acquired, self.predicted, self.check):
-            layout.addWidget(v)
+        self.acquired, self.predicted, self.check = image_row(
+            self, "Acquired", "Predicted", "Check"
+        )
 
     def views(self) -> tuple[ImageView, ImageView, ImageView]:
         """The three views, left to right."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from motionpredict.errors import ConfigurationError, ValidationError
-from motionpredict.sequences import DisplacementFieldSeries
+from motionpredict.sequences import DisplacementFieldSeries, field_array
 
 FieldsLike = DisplacementFieldSeries | np.ndarray
 
@@ -28,15 +28,7 @@ _SLACK_MM = 1e-9
 
 
 def _as_array(fields: FieldsLike) -> np.ndarray:
-    arr = fields.fields if isinstance(fields, DisplacementFieldSeries) else np.asarray(fields)
-    if arr.ndim not in (4, 5) or arr.shape[-1] != arr.ndim - 2:
-        raise ValidationError(
-            f"fields must be (T, H, W, 2) or (T, D, H, W, 3) in mm, got shape {arr.shape}"
-        )
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValidationError("displacement fields contain NaN or Inf")
-    return arr
+    return field_array(fields, dtype=np.float64, what="displacement fields")
 
 
 class PCAMotionModel:

@@ -206,31 +206,24 @@ def _default_train(n: int, extra: dict[str, Any], what: str, period_s: float) ->
     return n_train, f"default: first 45% of the {what}"
 
 
-def _horizon_steps_property(doc: str) -> property:
-    """Read-only ``horizon_steps`` (the pipeline's ``_h``, an int) with the docstring ``doc``."""
-
-    def horizon_steps(self) -> int:
-        return self._h
-
-    horizon_steps.__doc__ = doc
-    return property(horizon_steps)
-
-
-def _next_frame_property(doc: str) -> property:
-    """Read-only ``next_frame`` (the pipeline's ``_next_t``, int or None), docstring ``doc``."""
-
-    def next_frame(self) -> int | None:
-        return self._next_t
-
-    next_frame.__doc__ = doc
-    return property(next_frame)
-
-
 class _ForecastCore:
     """Shared forecaster bookkeeping: standardiser, warm-up, reference-mode look-ahead."""
 
     forecaster: Forecaster
     standardizer: Standardizer
+    _h: int
+    _next_t: int | None
+
+    @property
+    def horizon_steps(self) -> int:
+        """Forecast horizon in frames (image pipelines) or samples (marker pipelines)."""
+        return self._h
+
+    @property
+    def next_frame(self) -> int | None:
+        """Index of the next frame (or sample) :meth:`process` expects; ``None`` before
+        :meth:`prepare`."""
+        return self._next_t
 
     def _setup_forecaster(
         self,
@@ -367,12 +360,6 @@ class OnlineFramePipeline(_ForecastCore):
         self._spacing = np.asarray(sequence.spacing, dtype=np.float64)
         self._spacing_f32 = self._spacing.astype(np.float32)  # mm per px, per-frame arithmetic
         self._reference = sequence.frames[self.reference_index]
-
-    # ------------------------------------------------------------------ properties
-    horizon_steps = _horizon_steps_property("Forecast horizon in frames.")
-    next_frame = _next_frame_property(
-        "Index of the next frame :meth:`process` expects (``None`` before :meth:`prepare`)."
-    )
 
     def settings(self) -> dict[str, Any]:
         """JSON-able record of every setting (for metrics.json and reports)."""
@@ -559,8 +546,6 @@ class OnlineMarkerPipeline(_ForecastCore):
         self._series = trajectories.as_series()
         self._next_t: int | None = None
 
-    horizon_steps = _horizon_steps_property("Forecast horizon in samples.")
-    next_frame = _next_frame_property("Index of the next sample :meth:`process` expects.")
 
     def settings(self) -> dict[str, Any]:
         """JSON-able record of every setting."""

@@ -305,3 +305,33 @@ class DisplacementFieldSeries:
     def in_pixels(self) -> np.ndarray:
         """Return the fields in voxel units (each component divided by its axis spacing)."""
         return self.fields / np.asarray(self.spacing, dtype=np.float32)
+
+
+def field_array(
+    fields: DisplacementFieldSeries | np.ndarray, *, dtype: type = np.float64, what: str = "fields"
+) -> np.ndarray:
+    """Return the ``(n, *spatial, ndim)`` array (mm) of a field series or array, validated.
+
+    Parameters
+    ----------
+    fields
+        A :class:`DisplacementFieldSeries` or an array ``(n, H, W, 2)`` / ``(n, D, H, W, 3)`` in mm.
+    dtype
+        Floating type of the returned array (no copy when it already has it).
+    what
+        Name used in error messages.
+
+    Raises
+    ------
+    ValidationError
+        Wrong shape, or NaN/Inf values.
+    """
+    arr = fields.fields if isinstance(fields, DisplacementFieldSeries) else np.asarray(fields)
+    if arr.ndim not in (4, 5) or arr.shape[-1] != arr.ndim - 2:
+        raise ValidationError(
+            f"{what} must be (n, H, W, 2) or (n, D, H, W, 3) in mm, got shape {arr.shape}"
+        )
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError(f"{what} contain NaN or Inf")
+    return arr

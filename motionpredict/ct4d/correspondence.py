@@ -32,7 +32,7 @@ import numpy as np
 
 from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.forecasters import Standardizer
-from motionpredict.sequences import DisplacementFieldSeries
+from motionpredict.sequences import DisplacementFieldSeries, field_array
 
 #: Default candidate kernel widths ``h`` (units of the training standard deviation, per feature).
 NW_WIDTHS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -41,15 +41,7 @@ RIDGE_GRID: tuple[float, ...] = (1e-6, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0)
 
 
 def _as_fields(fields: DisplacementFieldSeries | np.ndarray) -> np.ndarray:
-    arr = fields.fields if isinstance(fields, DisplacementFieldSeries) else np.asarray(fields)
-    if arr.ndim not in (4, 5) or arr.shape[-1] != arr.ndim - 2:
-        raise ValidationError(
-            f"fields must be (n, H, W, 2) or (n, D, H, W, 3) in mm, got shape {arr.shape}"
-        )
-    arr = arr.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValidationError("training fields contain NaN or Inf")
-    return arr
+    return field_array(fields, dtype=np.float32, what="training fields")
 
 
 def _as_surrogates(s: np.ndarray, n: int | None = None, p: int | None = None) -> np.ndarray:
