@@ -229,7 +229,7 @@ class Forecaster(ABC):
         :attr:`events`, and the last sample returned (no-prediction fallback).
         """
         y = np.array(y, dtype=np.float64).reshape(self.n_features)  # copy: no aliasing of input
-        if not np.all(np.isfinite(y)):
+        if not np.isfinite(y).all():
             raise ValidationError(f"sample {self.t + 1} contains NaN or Inf")
         if self.mode == "causal":
             lookahead = None
@@ -237,20 +237,26 @@ class Forecaster(ABC):
         self._last_sample = y
         with np.errstate(all="ignore"):
             pred = np.asarray(self._predict_and_learn(y, lookahead), dtype=np.float64)
-        reason = None
         if pred.shape != (self.n_features,):
             raise RuntimeError(f"{self.name} returned shape {pred.shape}, not ({self.n_features},)")
-        if not np.all(np.isfinite(pred)):
-            reason = "non-finite prediction"
-        elif np.max(np.abs(pred)) > 1e6:
-            reason = "prediction exploded (|y| > 1e6 standard deviations)"
-        else:
-            reason = self.diverged()
+        reason = self._check_prediction(pred)
         if reason is not None:
-            self.events.append(DivergenceEvent(step=self.t, reason=reason))
-            self._reset_model()
-            return y.copy()
+            return self._recover(reason, y)
         return pred
+
+    def _check_prediction(self, pred: np.ndarray) -> str | None:
+        """Return why the forecast ``pred`` (``(p,)``) or the state is unusable, else ``None``."""
+        if not np.isfinite(pred).all():
+            return "non-finite prediction"
+        if np.abs(pred).max() > 1e6:
+            return "prediction exploded (|y| > 1e6 standard deviations)"
+        return self.diverged()
+
+    def _recover(self, reason: str, y: np.ndarray) -> np.ndarray:
+        """Record a divergence at the current step, reset the model, return a copy of ``y``."""
+        self.events.append(DivergenceEvent(step=self.t, reason=reason))
+        self._reset_model()
+        return y.copy()
 
     @classmethod
     def grid(cls) -> dict[str, tuple[Any, ...]]:

@@ -56,21 +56,47 @@ Order of one step (:meth:`OnlineRNN._predict_and_learn`) when ``y_t`` arrives
 3. ``yhat_t = W_c h_t``;
 4. when ``y_{t+h}`` (the look-ahead) is given, learn at once from the current quantities with
    target ``y_{t+h}``; return ``yhat_t``.
+
+Compiled path
+-------------
+The numpy code here and in the method modules is the specification. By default SnAp-1, UORO, DNI
+and the fixed-weights RNN run each step as one call of a fused, allocation-free numba kernel
+(:mod:`~motionpredict.forecasters.rnn_jit`) on the same arrays, in the same order, agreeing with
+this specification to rounding (tested to 1e-12). :attr:`OnlineRNN.use_jit` (set before the first
+step) or the environment variable ``MOTIONPREDICT_JIT=0`` selects the numpy path; RTRL always
+uses it. The compiled path keeps two extra per-record quantities, the squared norms of the
+influence estimate's blocks (``jsq`` for SnAp-1, ``tsq`` for UORO), used for clipping.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from functools import cache
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.linalg import blas
 
-from motionpredict.errors import ConfigurationError
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.forecasters.base import Forecaster, HyperParameter
 
 #: Weight norm (Frobenius, any matrix) above which a network counts as diverged.
 DIVERGENCE_NORM = 1e4
+
+#: Default for :attr:`OnlineRNN.use_jit`: the compiled kernels of
+#: :mod:`~motionpredict.forecasters.rnn_jit` unless the environment sets ``MOTIONPREDICT_JIT=0``.
+JIT_DEFAULT = os.environ.get("MOTIONPREDICT_JIT", "1") != "0"
+
+
+@cache
+def jit_kernels() -> ModuleType:
+    """Import :mod:`~motionpredict.forecasters.rnn_jit` (numba) on first use, not at start-up."""
+    from motionpredict.forecasters import rnn_jit
+
+    return rnn_jit
+
 
 #: Hyper-parameters shared by every online RNN (grids: the published ETH cine grid for ``k``/``q``).
 RNN_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
@@ -151,13 +177,27 @@ class CausalQueue:
         Horizon ``h`` (records kept).
     fields
         ``{name: shape}`` of the arrays of one record.
+
+    Attributes
+    ----------
+    pos : ndarray of int64, shape (2,)
+        ``[head, size]``: slot of the oldest record and number of records (an array so that the
+        compiled kernels of :mod:`~motionpredict.forecasters.rnn_jit` update it in place).
     """
 
     def __init__(self, length: int, fields: Mapping[str, tuple[int, ...]]) -> None:
         self.length = int(length)
         self._buf = {n: np.zeros((self.length, *s)) for n, s in fields.items()}
-        self._head = 0  # slot of the oldest record
-        self._size = 0
+        self.pos = np.zeros(2, dtype=np.int64)
+
+    @property
+    def _head(self) -> int:
+        """Slot of the oldest record."""
+        return int(self.pos[0])
+
+    @property
+    def _size(self) -> int:
+        return int(self.pos[1])
 
     def __len__(self) -> int:
         return self._size
@@ -168,25 +208,27 @@ class CausalQueue:
 
     def clear(self) -> None:
         """Drop every record."""
-        self._head = 0
-        self._size = 0
+        self.pos[:] = 0
 
     def push(self, record: Mapping[str, np.ndarray]) -> None:
-        """Copy ``record`` into the next free slot (the queue must not be full)."""
-        if self._size >= self.length:
+        """Copy ``record`` into the next free slot (the queue must not be full); buffers whose name
+        the record lacks keep their content."""
+        size = self._size
+        if size >= self.length:
             raise RuntimeError("causal queue overflow")
-        slot = (self._head + self._size) % self.length
+        slot = (self._head + size) % self.length
         for name, buf in self._buf.items():
-            buf[slot] = record[name]
-        self._size += 1
+            if name in record:
+                buf[slot] = record[name]
+        self.pos[1] = size + 1
 
     def pop(self) -> dict[str, np.ndarray]:
         """Remove the oldest record; returns views valid until the next :meth:`push`."""
         if self._size == 0:
             raise RuntimeError("causal queue is empty")
         slot = self._head
-        self._head = (self._head + 1) % self.length
-        self._size -= 1
+        self.pos[0] = (slot + 1) % self.length
+        self.pos[1] -= 1
         return {name: buf[slot] for name, buf in self._buf.items()}
 
 
@@ -213,6 +255,8 @@ class OnlineRNN(Forecaster):
     test_params: ClassVar[dict[str, Any]] = {"k": 3, "q": 6, "eta": 0.02}
     #: Whether the method learns the recurrent weights (False: only ``W_c``).
     learns_recurrent: ClassVar[bool] = True
+    #: Whether the method has a compiled step (:meth:`_jit_step`).
+    has_jit: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ set-up
     def _reset_model(self) -> None:
@@ -223,6 +267,8 @@ class OnlineRNN(Forecaster):
             raise ConfigurationError(f"{self.name}: eta and clip must be > 0")
         p = self.n_features
         self.k, self.q, self.p = k, q, p
+        if "_use_jit" not in self.__dict__:  # kept through divergence resets
+            self._use_jit = JIT_DEFAULT and self.has_jit
         self.m = 1 + k * p
         self.eta = float(self.params["eta"])
         self.clip = float(self.params["clip"])
@@ -242,6 +288,8 @@ class OnlineRNN(Forecaster):
         #: ``W_c h_{t-1}`` learned with the previous influence estimate.
         self.as_coded = self.params.get("variant", "correct") == "as-coded"
         self._g_ab = np.zeros((q, q + self.m))  # gradient buffer
+        self._gh = np.zeros(q)  # compiled path: g_h = W_c^T e
+        self._e = np.zeros(p)  # compiled path: prediction error
         self._reset_estimator()
         self.queue = CausalQueue(self.horizon, self._record_fields())
 
@@ -380,6 +428,57 @@ class OnlineRNN(Forecaster):
         elif lookahead is not None:
             self._learn(self._live_record(yhat), np.asarray(lookahead, dtype=np.float64))
         return yhat
+
+    # ------------------------------------------------------------------ compiled path
+    @property
+    def use_jit(self) -> bool:
+        """Whether each step is one compiled call (:mod:`~motionpredict.forecasters.rnn_jit`)
+        rather than the numpy specification of this module.
+
+        Defaults to :data:`JIT_DEFAULT` for the methods that have a compiled step (SnAp-1, UORO,
+        DNI, fixed weights; not RTRL). May be changed only before the first step (the compiled
+        path keeps extra norms in its records). The two paths agree to rounding (~1e-15).
+        """
+        return self._use_jit
+
+    @use_jit.setter
+    def use_jit(self, value: bool) -> None:
+        value = bool(value) and self.has_jit
+        if self.t >= 0 and value != self._use_jit:
+            raise ConfigurationError(f"{self.name}: use_jit can only be changed before step 0")
+        self._use_jit = value
+
+    def _jit_step(self, y: np.ndarray, look: np.ndarray, has_look: bool, out: np.ndarray) -> int:
+        """Run one compiled step (see :mod:`~motionpredict.forecasters.rnn_jit`); returns its
+        status (-1: non-finite sample, nothing changed; 0: healthy; 1: run the exact checks)."""
+        raise NotImplementedError
+
+    def step(self, y: np.ndarray, *, lookahead: np.ndarray | None = None) -> np.ndarray:
+        """Receive ``y_t`` and return the forecast of ``y_{t+h}`` (see :meth:`Forecaster.step`).
+
+        With the compiled path the whole step is one call; the contract is the same: a
+        non-finite sample raises :class:`~motionpredict.errors.ValidationError`, a divergence
+        resets the model, records the event and returns the last sample.
+        """
+        if not self._use_jit:
+            return super().step(y, lookahead=lookahead)
+        p = self.n_features
+        y = np.array(y, dtype=np.float64).reshape(p)  # copy: no aliasing of input
+        has_look = lookahead is not None and self.mode == "reference"
+        look = np.asarray(lookahead, dtype=np.float64).reshape(p) if has_look else y
+        out = np.empty(p)
+        status = self._jit_step(y, look, has_look, out)
+        if status < 0:
+            raise ValidationError(f"sample {self.t + 1} contains NaN or Inf")
+        self.t += 1
+        self._last_sample = y
+        self._n_seen += 1
+        if status:
+            with np.errstate(all="ignore"):
+                reason = self._check_prediction(out)
+            if reason is not None:
+                return self._recover(reason, y)
+        return out
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from scipy.linalg import blas
 
 from motionpredict.forecasters.base import HyperParameter
 from motionpredict.forecasters.registry import register
-from motionpredict.forecasters.rnn_core import RNN_HYPERPARAMETERS, OnlineRNN
+from motionpredict.forecasters.rnn_core import RNN_HYPERPARAMETERS, OnlineRNN, jit_kernels
 
 
 @register
@@ -40,6 +40,8 @@ class DNIForecaster(OnlineRNN):
     )
     test_params: ClassVar[dict[str, Any]] = {"k": 3, "q": 6, "eta": 0.02}
 
+    has_jit = True
+
     def _reset_estimator(self) -> None:
         q, p = self.q, self.p
         self.A = self.rng.normal(0.0, 1.0 / np.sqrt(q), (q + p + 1, q))
@@ -48,8 +50,19 @@ class DNIForecaster(OnlineRNN):
         self.xt_prev[-1] = 1.0
         self._xt_next = np.zeros(q + p + 1)
         self._xt_next[-1] = 1.0
-        #: ``1/2 ||f||^2`` of the last learning step (the credit model's own loss).
-        self.credit_loss = float("nan")
+        self._closs = np.full(1, np.nan)
+        # compiled-path buffers: c_prev, c_next, f, f D^T, u = c * phi', clipped xi
+        self._c_prev, self._c_next, self._f, self._f_dt, self._u = np.zeros((5, q))
+        self._xs = np.zeros(q + self.m)
+
+    @property
+    def credit_loss(self) -> float:
+        """``1/2 ||f||^2`` of the last learning step (the credit model's own loss; NaN before)."""
+        return float(self._closs[0])
+
+    @credit_loss.setter
+    def credit_loss(self, value: float) -> None:
+        self._closs[0] = value
 
     def _estimator_fields(self) -> dict[str, tuple[int, ...]]:
         return {"w_a": (self.q, self.q)}
@@ -100,3 +113,13 @@ class DNIForecaster(OnlineRNN):
 
     def _state_arrays(self) -> tuple[np.ndarray, ...]:
         return (self.w_ab, self.w_c, self.A)
+
+    def _jit_step(self, y: np.ndarray, look: np.ndarray, has_look: bool, out: np.ndarray) -> int:
+        qb = self.queue._buf
+        return jit_kernels().dni_step(
+            y, look, has_look, self.mode == "causal", self._n_seen, self.k, self.eta, self.clip,
+            self.lr_A, self.w_ab, self.w_c, self.h, self.z, self.dphi, self.xi, self.A,
+            self.xt_prev, self._xt_next, self._c_prev, self._c_next, self._f, self._f_dt, self._u,
+            self._gh, self._e, self._xs, self._closs,
+            self.queue.pos, qb["h"], qb["xi"], qb["dphi"], qb["yhat"], qb["w_c"], qb["w_a"], out,
+        )  # fmt: skip

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from motionpredict.forecasters.registry import register
-from motionpredict.forecasters.rnn_core import OnlineRNN
+from motionpredict.forecasters.rnn_core import OnlineRNN, jit_kernels
 
 _LOW, _HIGH = 1e-100, 1e100
 
@@ -35,12 +35,16 @@ class SnAp1Forecaster(OnlineRNN):
     """Online tanh RNN, recurrent weights learned by SnAp-1 (see the module docstring)."""
 
     name = "snap1"
+    has_jit = True
 
     def _reset_estimator(self) -> None:
-        self.Jt = np.zeros((self.q, self.q + self.m))
+        self._Jt = np.zeros((self.q, self.q + self.m))
         self.s = np.ones(self.q)
         self._a = np.zeros(self.q)
         self._abs = np.zeros(self.q)
+        #: compiled path: ``||Jt[i, :q]||^2`` and ``||Jt[i, q:]||^2`` per row (clipping norms)
+        self._jsq = np.zeros((self.q, 2))
+        self._cg = np.zeros(self.q)
 
     @property
     def _w_a_diag(self) -> np.ndarray:
@@ -51,12 +55,21 @@ class SnAp1Forecaster(OnlineRNN):
         )
 
     @property
+    def Jt(self) -> np.ndarray:
+        """The stored ``Jt`` (``(q, q + m)``): in causal mode the compiled path writes each new
+        estimate straight into its causal record, so the live one is the newest record."""
+        if self._use_jit and self.mode == "causal" and self.queue.pos[1] > 0:
+            pos = self.queue.pos
+            return self.queue._buf["Jt"][(pos[0] + pos[1] - 1) % self.queue.length]
+        return self._Jt
+
+    @property
     def J(self) -> np.ndarray:
         """The SnAp-1 influence matrix ``diag(s) Jt`` (``(q, q + m)``, a new array)."""
         return self.s[:, None] * self.Jt
 
     def _estimator_fields(self) -> dict[str, tuple[int, ...]]:
-        return {"Jt": (self.q, self.q + self.m), "s": (self.q,)}
+        return {"Jt": (self.q, self.q + self.m), "s": (self.q,), "jsq": (self.q, 2)}
 
     def _advance_estimator(self) -> None:
         s = self.s
@@ -78,3 +91,13 @@ class SnAp1Forecaster(OnlineRNN):
     ) -> np.ndarray:
         np.multiply(rec["Jt"], (g_h * rec["s"])[:, None], out=self._g_ab)
         return self._g_ab
+
+    def _jit_step(self, y: np.ndarray, look: np.ndarray, has_look: bool, out: np.ndarray) -> int:
+        qb = self.queue._buf
+        return jit_kernels().snap1_step(
+            y, look, has_look, self.mode == "causal", self._n_seen, self.k, self.eta, self.clip,
+            self.w_ab, self.w_c, self.h, self.z, self.dphi, self.xi, self._Jt, self.s, self._jsq,
+            self._a, self._cg, self._gh, self._e,
+            self.queue.pos, qb["h"], qb["xi"], qb["dphi"], qb["yhat"], qb["w_c"], qb["Jt"], qb["s"],
+            qb["jsq"], out,
+        )  # fmt: skip

@@ -33,7 +33,7 @@ from scipy.linalg import blas
 from motionpredict.errors import ConfigurationError
 from motionpredict.forecasters.base import HyperParameter
 from motionpredict.forecasters.registry import register
-from motionpredict.forecasters.rnn_core import RNN_HYPERPARAMETERS, OnlineRNN
+from motionpredict.forecasters.rnn_core import RNN_HYPERPARAMETERS, OnlineRNN, jit_kernels
 
 VARIANTS = ("correct", "as-coded")
 
@@ -43,6 +43,7 @@ class UOROForecaster(OnlineRNN):
     """Online tanh RNN, recurrent weights learned by UORO (see the module docstring)."""
 
     name = "uoro"
+    has_jit = True
     hyperparameters: ClassVar[tuple[HyperParameter, ...]] = (
         *RNN_HYPERPARAMETERS,
         HyperParameter("eps", 1e-7, (1e-7,), "UORO epsilon (normalisers, finite difference)"),
@@ -72,6 +73,27 @@ class UOROForecaster(OnlineRNN):
         self._kappa_prev = np.ones(1)
         self._tangent = np.zeros(q)
         self._a = np.zeros(q)
+        # compiled path: ||Theta[:, :q]||^2, ||Theta[:, q:]||^2 (now and before the last update),
+        # a vector of ones, and a pool of sign draws consumed row by row (see draw_signs)
+        self._tsq = np.zeros(2)
+        self._tsq_prev = np.zeros(2)
+        self._ones = np.ones(q)
+        self._signs = np.zeros((0, q), dtype=np.int64)
+        self._sign_row = np.zeros(1, dtype=np.int64)
+
+    @property
+    def Theta(self) -> np.ndarray:
+        """The stored ``Theta`` (``(q, q + m)``): in causal mode the compiled path (correct
+        variant) writes each new estimate straight into its causal record, so the live one is
+        the newest record."""
+        if self._use_jit and self.mode == "causal" and not self.as_coded and self.queue.pos[1]:
+            pos = self.queue.pos
+            return self.queue._buf["Theta"][(pos[0] + pos[1] - 1) % self.queue.length]
+        return self._Theta
+
+    @Theta.setter
+    def Theta(self, value: np.ndarray) -> None:
+        self._Theta = value
 
     @property
     def theta(self) -> np.ndarray:
@@ -79,11 +101,25 @@ class UOROForecaster(OnlineRNN):
         return self.kappa[0] * self.Theta
 
     def _estimator_fields(self) -> dict[str, tuple[int, ...]]:
-        return {"s": (self.q,), "Theta": (self.q, self.q + self.m), "kappa": (1,)}
+        return {"s": (self.q,), "Theta": (self.q, self.q + self.m), "kappa": (1,), "tsq": (2,)}
 
     def draw_signs(self) -> np.ndarray:
-        """Random signs ``nu`` (``(q,)``, +-1) for one step, from the forecaster's generator."""
+        """Random signs ``nu`` (``(q,)``, +-1) for one step, from the forecaster's generator.
+
+        ``nu = 2 rng.integers(0, 2, q) - 1``; the compiled path draws ``N`` steps at once
+        (``rng.integers(0, 2, (N, q))``, the same stream) into a pool, which is used up first.
+        """
+        row = int(self._sign_row[0])
+        if row < self._signs.shape[0]:
+            self._sign_row[0] = row + 1
+            return self._signs[row] * 2.0 - 1.0
         return self.rng.integers(0, 2, size=self.q) * 2.0 - 1.0
+
+    def _refill_signs(self) -> None:
+        """Draw the next pool of signs (as many steps as fit in ~128 kB, at most 256)."""
+        n = max(1, min(256, 16384 // self.q))
+        self._signs = self.rng.integers(0, 2, size=(n, self.q))
+        self._sign_row[0] = 0
 
     def _advance_estimator(self) -> None:
         eps = self.eps
@@ -132,3 +168,18 @@ class UOROForecaster(OnlineRNN):
         self, g_h: np.ndarray, e: np.ndarray, target: np.ndarray, rec: Mapping[str, np.ndarray]
     ) -> None:
         self._apply_gradient(rec["Theta"], scale=self._scale(g_h, rec))
+
+    def _jit_step(self, y: np.ndarray, look: np.ndarray, has_look: bool, out: np.ndarray) -> int:
+        if self._sign_row[0] >= self._signs.shape[0]:
+            self._refill_signs()
+        qb = self.queue._buf
+        return jit_kernels().uoro_step(
+            y, look, has_look, self.mode == "causal", self.as_coded, self._n_seen, self.k,
+            self.eta, self.clip, self.eps,
+            self.w_ab, self.w_c, self.h, self.z, self.dphi, self.xi, self.s, self._Theta,
+            self.kappa, self._tsq, self._s_prev, self._Theta_prev, self._kappa_prev,
+            self._tsq_prev, self._tangent, self._a, self._ones, self._gh, self._e,
+            self._signs, self._sign_row,
+            self.queue.pos, qb["h"], qb["xi"], qb["dphi"], qb["yhat"], qb["w_c"], qb["s"],
+            qb["Theta"], qb["kappa"], qb["tsq"], out,
+        )  # fmt: skip
