@@ -6,15 +6,42 @@ PCA on the training frames, hyper-parameters and number of components chosen per
 validation window, numbers on the test window only) in both modes, and prints per dataset, method
 and horizon the mean geometric error (whole image and ROI) beside
 ``reference_results.csv``; for marker sequences the mean nRMSE beside the averages of the data
-README. Results are stored in ``--out`` (one run folder per dataset), so an interrupted run resumes.
+README. Results are stored in ``--out`` (one run folder per dataset), so an interrupted run resumes;
+registration fields and PCA fits are cached on disk (``--cache``, default ``OUT/cache``).
 
-    python benchmarks/paper_comparison.py --data ../shared/data [--grid reduced|published]
+    python benchmarks/paper_comparison.py --data ../shared/data [--grid reduced|published|full]
         [--methods ...] [--seeds 1] [--modes causal reference] [--jobs 2] [--out paper-run]
+        [--datasets ETH OvGU]
 
-``--grid reduced`` (default) keeps two values of each RNN axis (k: first and middle of the
-published grid, q: {10, 30}, eta: {0.01, 0.02}) and n_components {1, 2, 3}; ``--grid published``
-uses the published grids and n_components {1, 2, 3, 4}. Published runs use 10-250 random
-initialisations per RNN; ``--seeds`` sets ours (default 1).
+Grids (cine; ``n_components`` is chosen on validation too):
+
+``--grid full``
+    the published grids of the data README unchanged: RNNs k x q {10,30,...,110} x eta
+    {0.005,0.01,0.015,0.02}, LMS k x eta {0.02,0.05,0.1,0.2}, linear k, sequence transformer k x
+    lr {1e-4,5e-4} x layers {1,2} x d_model {8,16}; n_components {1,2,3,4}.
+``--grid published`` (what fits in an hour on 2 CPU cores for ETH-1 + OvGU-KS81), the full grids
+    with these reductions, printed with the results (:data:`REDUCTIONS`):
+
+    - one random initialisation per RNN / transformer (published: RTRL 10, other RNNs 250,
+      transformer 10), so our numbers are one draw, not a mean over draws;
+    - UORO, SnAp-1, DNI, fixed-W RNN: q {10, 30, 70, 110} (no 50, 90) and eta {0.005, 0.01,
+      0.02} (no 0.015); k as published;
+    - RTRL: q {10, 30} (its influence matrix makes a step O(q^4): ~14 ms at q = 110 against
+      ~0.06 ms at q = 10; the data README's marker grid also stops RTRL at q = 40), eta {0.005,
+      0.01, 0.02};
+    - sequence transformer: d_model 16, 1 layer (no 8 / 2 layers), k {first, middle} of the
+      published k grid (ETH 6, 18 of 6-30; OvGU 11, 34 of 11-57: attention over the longest
+      histories cost most of its time), lr {1e-4, 5e-4}; 50 epochs, batch 32, dropout 0.5,
+      2 heads as published;
+    - offline methods (no prediction, linear regression, transformer) ignore the look-ahead, so
+      they run once (causal) and the same numbers are printed for both modes (marked ``=``).
+
+``--grid reduced`` (quick look) keeps two values of each RNN axis (k: first and middle of the
+published grid, q: {10, 30}, eta: {0.01, 0.02}) and n_components {1, 2, 3}.
+
+The population transformer (trained on other patients) is not run.
+Wall and CPU time (sum over the workers' jobs, and all processes together) are printed per
+dataset and per method, with what was reduced.
 """
 
 from __future__ import annotations
@@ -22,6 +49,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -47,9 +76,29 @@ MARKER_LMS_ETA = {"3.33hz": [2e-4, 5e-4, 1e-3], "10hz": [1e-4, 2e-4, 5e-4],
                   "30hz": [5e-5, 1e-4, 2e-4]}
 
 
-def grids(group: str, methods: list[str], reduced: bool, markers: bool) -> dict[str, Any]:
-    """Per-method grid overrides for a dataset group."""
-    k = [K_GRID[group][0], K_GRID[group][2]] if reduced else K_GRID[group]
+#: Offline methods and no prediction: the look-ahead of reference mode changes nothing.
+MODE_FREE = ("no-prediction", "linear", "transformer")
+
+#: What ``--grid published`` reduces from the published protocol (printed with the results).
+REDUCTIONS = (
+    "seeds: 1 random initialisation per RNN / transformer (published: RTRL 10, RNNs 250, "
+    "transformer 10)",
+    "UORO, SnAp-1, DNI, fixed-W RNN: q {10, 30, 70, 110} of {10, 30, 50, 70, 90, 110}, "
+    "eta {0.005, 0.01, 0.02} of {0.005, 0.01, 0.015, 0.02}; k as published",
+    "RTRL: q {10, 30} of {10, ..., 110}, eta {0.005, 0.01, 0.02}; k as published",
+    "sequence transformer: d_model 16 (not 8), 1 layer (not 2), k {first, middle} of the "
+    "published k (ETH 6, 18; OvGU 11, 34); lr {1e-4, 5e-4}, 50 epochs, batch 32 as published",
+    "no prediction, linear, transformer: run once (causal); reference mode is identical for "
+    "them (no online learning) and printed from the same run",
+)
+
+
+def grids(group: str, methods: list[str], kind: str, markers: bool) -> dict[str, Any]:
+    """Per-method grid overrides for a dataset group (``kind``: reduced, published or full)."""
+    reduced = kind == "reduced"
+    pub = kind == "published"
+    kg = K_GRID[group]
+    k = [kg[0], kg[2]] if reduced else kg
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         if m in RNNS:
@@ -58,10 +107,19 @@ def grids(group: str, methods: list[str], reduced: bool, markers: bool) -> dict[
             eta = [0.005, 0.01, 0.02] if markers else [0.005, 0.01, 0.015, 0.02]
             if reduced:
                 q, eta = [10, 30], [0.01, 0.02]
+            elif pub and not markers:
+                q = [10, 30] if m == "rtrl" else [10, 30, 70, 110]
+                eta = [0.005, 0.01, 0.02]
             out[m] = {"k": k, "q": q, "eta": eta}
         elif m == "lms":
             out[m] = {"k": k, "eta": MARKER_LMS_ETA.get(group, [0.02, 0.05, 0.1, 0.2])}
-        elif m in ("linear", "transformer", "svr"):
+        elif m == "transformer":
+            if reduced or pub:
+                out[m] = {"k": [kg[0], kg[2]], "lr": [1e-4, 5e-4],
+                          "layers": [1], "d_model": [16]}
+            else:
+                out[m] = {"k": k, "lr": [1e-4, 5e-4], "layers": [1, 2], "d_model": [8, 16]}
+        elif m in ("linear", "svr"):
             out[m] = {"k": k}
     return out
 
@@ -99,69 +157,171 @@ def _pm(s: Any) -> str:
     return f"{s.mean:.3f}" + (f" ± {s.std:.3f}" if s.n > 1 else "")
 
 
+def _children_cpu_s() -> float:
+    """CPU time (s) of this process and its finished children (the joblib workers once shut
+    down)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _shutdown_workers() -> None:
+    """Stop the reusable joblib (loky) workers so that their CPU time is accounted."""
+    try:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    except Exception:  # accounting only
+        pass
+
+
+def run_group(args: argparse.Namespace, group: str, specs: list[dict[str, Any]],
+              methods: list[str], markers: bool) -> tuple[float, list[dict[str, Any]]]:
+    """Run one dataset's protocol (mode-free methods in causal mode only, unless
+    ``--all-modes``); return the wall time (s) and the stored rows."""
+    out = args.out / group
+    cache = args.cache or (args.out / "cache")
+    both = [m for m in methods if m not in MODE_FREE or args.all_modes]
+    once = [m for m in methods if m not in both]
+    t0 = time.perf_counter()
+    for ms, modes in ((both, args.modes), (once, ["causal"] if "causal" in args.modes
+                                            else args.modes[:1])):
+        if not ms:
+            continue
+        cfg = EvalConfig(
+            sequences=specs, methods=ms, modes=modes,
+            seeds=list(range(args.seeds)), horizons_steps=args.horizons,
+            n_components=[1, 2, 3] if args.grid == "reduced" else [1, 2, 3, 4],
+            grids=grids(group, ms, args.grid, markers), jobs=args.jobs, name=group,
+            cache_dir=cache, rnn_backend=args.rnn_backend)
+        summ = run_evaluation(cfg, out, resume=True, progress=True)
+        print(f"# {group} {ms} {modes}: {summ.total} jobs ({summ.computed} run now, "
+              f"{summ.skipped} resumed, {summ.errors} errors)", flush=True)
+    wall = time.perf_counter() - t0
+    with ResultStore(out) as st:
+        rows = [r for r in st.rows() if "error" not in r["result"]]
+        bad = [r for r in st.rows() if "error" in r["result"]]
+    for r in bad[:5]:
+        print(f"# error: {r['spec'].get('method')} h={r['spec'].get('horizon_steps')}: "
+              f"{r['result']['error']}")
+    return wall, rows
+
+
+def print_table(group: str, rows: list[dict[str, Any]], ref: dict[tuple, float],
+                modes: list[str], markers: bool) -> None:
+    """The comparison table of one dataset (ours vs published, whole image and ROI)."""
+    cells: dict[tuple, list[dict[str, float]]] = defaultdict(list)
+    for r in rows:
+        s = r["spec"]
+        cells[(s["sequence_name"], s["method"], s["mode"], s["horizon_steps"],
+               s["horizon_s"])].append(r["result"]["metrics"])
+    # mode-free methods run once: show their numbers under every requested mode
+    for (seq, m, mode, h, hs), ms in list(cells.items()):
+        if m in MODE_FREE:
+            for other in modes:
+                cells.setdefault((seq, m, "=" + other if other != mode else mode, h, hs), ms)
+    if markers:
+        print("| sequence | method | mode | mean nRMSE over horizons | published best avg |")
+        print("|---|---|---|---|---|")
+        agg: dict[tuple, list[float]] = defaultdict(list)
+        for (seq, m, mode, _h, _hs), ms in cells.items():
+            agg[(seq, m, mode)].append(spread([x["nrmse"] for x in ms]).mean)
+        pub_m, pub_v = MARKER_PUBLISHED[group]
+        for (seq, m, mode), v in sorted(agg.items()):
+            pub = f"{pub_v} ({PUBLISHED_NAME[pub_m]}, 9 seq.)" if m == pub_m else ""
+            print(f"| {seq} | {m} | {mode} | {sum(v) / len(v):.3f} | {pub} |")
+        return
+    print("| sequence | method | mode | h (frames) | h (s) | ours whole (mm) | published "
+          "whole | ours/pub | ours ROI (mm) | published ROI | ours/pub |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    order = {m: i for i, m in enumerate(PUBLISHED_NAME)}
+    for (seq, m, mode, h, hs), ms in sorted(
+            cells.items(), key=lambda c: (c[0][0], order.get(c[0][1], 99), c[0][2].lstrip("="),
+                                          c[0][3])):
+        key = "KS81" if seq == "ovgu-ks81" else seq
+        pw = ref.get((key, "whole", PUBLISHED_NAME.get(m, m), h))
+        pr = ref.get((key, "roi", PUBLISHED_NAME.get(m, m), h))
+        w = spread([x["dvf_mean_mm"] for x in ms])
+        roi = spread([x.get("dvf_roi_mean_mm", float("nan")) for x in ms])
+        rw = "" if pw is None else f"{w.mean / pw:.2f}"
+        rr = "" if pr is None else f"{roi.mean / pr:.2f}"
+        print(f"| {seq} | {m} | {mode} | {h} | {hs:.4g} | {_pm(w)} | "
+              f"{'' if pw is None else pw} | {rw} | {_pm(roi)} | {'' if pr is None else pr} "
+              f"| {rr} |")
+
+
+def print_costs(group: str, rows: list[dict[str, Any]], wall: float) -> None:
+    """CPU time by method (sum of the jobs' worker CPU time) and grid size."""
+    cpu: dict[str, float] = defaultdict(float)
+    el: dict[str, float] = defaultdict(float)
+    n: dict[str, int] = defaultdict(int)
+    grid: dict[str, int] = {}
+    for r in rows:
+        m = r["spec"]["method"]
+        cpu[m] += float(r["result"].get("cpu_s", float("nan")))
+        el[m] += float(r.get("elapsed_s") or 0.0)
+        n[m] += 1
+        grid[m] = int(r["result"].get("grid_size", 0))
+    print(f"\n{group}: wall {wall:.0f} s; per method: jobs, grid points per job (incl. "
+          "n_components), CPU s (sum over jobs), job wall s (sum)")
+    print("| method | jobs | grid points | CPU s | job wall s |")
+    print("|---|---|---|---|---|")
+    for m in sorted(cpu, key=lambda x: -cpu[x]):
+        print(f"| {m} | {n[m]} | {grid[m]} | {cpu[m]:.0f} | {el[m]:.0f} |")
+    print(f"| all | {sum(n.values())} | | {sum(cpu.values()):.0f} | {sum(el.values()):.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=Path("paper-run"))
-    ap.add_argument("--grid", choices=("reduced", "published"), default="reduced")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="registration / PCA cache folder (default OUT/cache)")
+    ap.add_argument("--grid", choices=("reduced", "published", "full"), default="reduced")
     ap.add_argument("--methods", nargs="+", default=list(PUBLISHED_NAME))
     ap.add_argument("--modes", nargs="+", default=["causal", "reference"])
+    ap.add_argument("--all-modes", action="store_true",
+                    help="also run the mode-free methods (no prediction, linear, transformer) "
+                         "in every mode instead of printing their causal run for both")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rnn-backend", choices=("loop", "batched"), default="loop",
+                    help="RNN grids one forecaster at a time (loop; faster on the CPU with one "
+                         "seed) or batched per (k, q)")
     ap.add_argument("--datasets", nargs="+", default=None,
                     help="subset of ETH OvGU 10hz (default: all found)")
     ap.add_argument("--horizons", type=int, nargs="+", default=None,
                     help="horizons in frames (default: the sidecar's)")
     args = ap.parse_args()
-    reduced = args.grid == "reduced"
     ref = published_cine(args.data)
     found = discover(args.data)
+    t_all = time.perf_counter()
     print(f"# paper comparison: grid {args.grid}, seeds {args.seeds}, modes {args.modes}, "
-          f"methods {args.methods}")
+          f"methods {args.methods}, jobs {args.jobs}, rnn backend {args.rnn_backend}, "
+          f"{os.cpu_count()} CPU(s)")
+    if args.grid == "published":
+        print("# reduced from the published protocol:")
+        for line in REDUCTIONS:
+            print(f"#   - {line}")
+    done: list[tuple[str, list[dict[str, Any]], float, bool]] = []
     for group, specs in sorted(found.items()):
         if args.datasets and group not in args.datasets:
             continue
         markers = group.endswith("hz")
         methods = [m for m in args.methods if not (markers and m == "transformer")]
-        cfg = EvalConfig(
-            sequences=specs, methods=methods, modes=args.modes,
-            seeds=list(range(args.seeds)), horizons_steps=args.horizons,
-            n_components=[1, 2, 3] if reduced else [1, 2, 3, 4],
-            grids=grids(group, methods, reduced, markers), jobs=args.jobs, name=group)
-        t0 = time.perf_counter()
-        summ = run_evaluation(cfg, args.out / group, resume=True, progress=True)
-        wall = time.perf_counter() - t0
-        print(f"\n## {group}: {len(specs)} sequence(s), {summ.total} jobs ({summ.computed} run now,"
-              f" {summ.skipped} resumed, {summ.errors} errors) in {wall:.0f} s")
-        with ResultStore(args.out / group) as st:
-            rows = [r for r in st.rows() if "error" not in r["result"]]
-        cells: dict[tuple, list[dict[str, float]]] = defaultdict(list)
-        for r in rows:
-            s = r["spec"]
-            cells[(s["sequence_name"], s["method"], s["mode"], s["horizon_steps"],
-                   s["horizon_s"])].append(r["result"]["metrics"])
-        if markers:
-            print("| sequence | method | mode | mean nRMSE over horizons | published best avg |")
-            print("|---|---|---|---|---|")
-            agg: dict[tuple, list[float]] = defaultdict(list)
-            for (seq, m, mode, _h, _hs), ms in cells.items():
-                agg[(seq, m, mode)].append(spread([x["nrmse"] for x in ms]).mean)
-            pub_m, pub_v = MARKER_PUBLISHED[group]
-            for (seq, m, mode), v in sorted(agg.items()):
-                pub = f"{pub_v} ({PUBLISHED_NAME[pub_m]}, 9 seq.)" if m == pub_m else ""
-                print(f"| {seq} | {m} | {mode} | {sum(v) / len(v):.3f} | {pub} |")
-            continue
-        print("| sequence | method | mode | h (frames) | h (s) | ours whole (mm) | published "
-              "whole | ours ROI (mm) | published ROI |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for (seq, m, mode, h, hs), ms in sorted(cells.items()):
-            key = "KS81" if seq == "ovgu-ks81" else seq
-            pw = ref.get((key, "whole", PUBLISHED_NAME.get(m, m), h))
-            pr = ref.get((key, "roi", PUBLISHED_NAME.get(m, m), h))
-            w = spread([x["dvf_mean_mm"] for x in ms])
-            roi = spread([x.get("dvf_roi_mean_mm", float("nan")) for x in ms])
-            print(f"| {seq} | {m} | {mode} | {h} | {hs:.4g} | {_pm(w)} | "
-                  f"{'' if pw is None else pw} | {_pm(roi)} | {'' if pr is None else pr} |")
+        wall, rows = run_group(args, group, specs, methods, markers)
+        done.append((group, rows, wall, markers))
+    wall_all = time.perf_counter() - t_all
+    _shutdown_workers()
+    cpu_all = _children_cpu_s()
+    for group, rows, wall, markers in done:
+        print(f"\n## {group}: {len({r['spec']['sequence_name'] for r in rows})} sequence(s), "
+              f"{len(rows)} jobs, {wall:.0f} s wall")
+        print("(mode '=reference': a mode-free method's causal run, identical in reference mode)")
+        print_table(group, rows, ref, args.modes, markers)
+        print_costs(group, rows, wall)
+    print(f"\n# total: wall {wall_all:.0f} s ({wall_all / 60:.1f} min), CPU {cpu_all:.0f} s "
+          f"(all processes; this process and its joblib workers), {os.cpu_count()} CPU(s)")
 
 
 if __name__ == "__main__":

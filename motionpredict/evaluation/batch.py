@@ -4,8 +4,10 @@ Jobs run through joblib worker processes on this machine (``jobs`` of them, with
 and ETA), or on an existing ``dask.distributed`` scheduler when an address is given: the same job
 function runs there unchanged. The main process stores every finished job in the run's SQLite
 store at once, so ``resume=True`` recomputes only what is missing after any interruption.
-Registration fields are cached by content hash in ``RUN/cache`` (shared by every job of a
-sequence); predicted-frame triplets for the report go to ``RUN/artifacts``.
+Registration fields and PCA fits are cached on disk by content hash in ``RUN/cache`` (or the
+configuration's ``[run] cache`` folder, which several runs may share), so every job of a
+sequence, and a later run of the same sequence, skips them; predicted-frame triplets for the
+report go to ``RUN/artifacts``.
 
 4DCT phases (a ``ct4d-phases`` sidecar or card, or ``phantom = "ct4d"``) are jobs of kind
 ``ct4d``: the phases are registered once (same cache), then :func:`motionpredict.ct4d.prepare_ct4d`
@@ -36,6 +38,7 @@ from motionpredict.evaluation.protocol import (
     default_splits,
     evaluate_cine,
     evaluate_markers,
+    fit_pca,
     horizons_from_sidecar,
     method_grid,
     read_sidecar,
@@ -155,8 +158,15 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
             kw["spacing_mm"] = tuple(float(s) for s in spec["spacing_mm"])
         if "dataset" in spec:
             kw["dataset"] = spec["dataset"]
-        data = load(path, **kw)
         meta = read_sidecar(path) or {}
+        if path.suffix.lower() == ".mat":  # published org_data marker series (3.33/10/30 Hz)
+            from motionpredict.evaluation.markers_mat import read_org_data_mat
+
+            names = meta.get("markers")
+            data = read_org_data_mat(path, frame_period_s=spec.get("frame_period_s"),
+                                     names=names if isinstance(names, list) else None)
+        else:
+            data = load(path, **kw)
         name = spec.get("name") or meta.get("name") or path.stem
         pv = data.provenance
         prov = {"source": path.name, "dataset": meta.get("dataset"),
@@ -279,6 +289,8 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                             job["correspondence"] = "nw"
                         job["key"] = content_hash("job-v1", job)[:24]
                         job["rnn"] = cfg.rnn_execution()  # how, not what: not in the key
+                        if cfg.cache_dir is not None:
+                            job["cache_dir"] = str(cfg.cache_dir)
                         jobs.append(job)
     return jobs
 
@@ -286,12 +298,15 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
 def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """Run one job (in any worker process); return ``{"key", "result", "elapsed_s"}``.
 
+    The result records ``cpu_s``, the CPU time (s) the worker process spent on the job.
+
     User errors are returned as ``{"error": message}`` results instead of raised, so that one bad
     combination does not stop a batch.
     """
     from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     # Small per-step matrix products: several BLAS threads only fight over the cores.
     limiter = threadpool_limits(limits=1, user_api="blas")
     try:
@@ -305,7 +320,7 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
                                    seed=job["seed"], grid=grid,
                                    rnn=job.get("rnn")).as_dict()
         else:
-            cache = ArrayCache(Path(run_dir) / "cache")
+            cache = job_cache(job, run_dir)
             ref_index = int(job["sequence"].get("reference_index", 0))
             fields, reg_ms, lk = register_all(seq.data, lk_params=job["lk"] or None,
                                               reference_index=ref_index,
@@ -318,7 +333,7 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
                                     seed=job["seed"], grid=grid,
                                     n_components=job["n_components"],
                                     triplet_count=job["triplet_count"],
-                                    rnn=job.get("rnn"))
+                                    rnn=job.get("rnn"), cache=cache)
             res = r.as_dict()
             res["lk_params"] = lk
             if job.get("save_artifacts"):
@@ -332,7 +347,13 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
         res = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         limiter.restore_original_limits()
+    res["cpu_s"] = time.process_time() - c0  # this worker's CPU time for the job
     return {"key": job["key"], "result": res, "elapsed_s": time.perf_counter() - t0}
+
+
+def job_cache(job: dict[str, Any], run_dir: str | Path) -> ArrayCache:
+    """The on-disk cache of a job: its ``cache_dir`` (``[run] cache``), else ``RUN/cache``."""
+    return ArrayCache(job.get("cache_dir") or Path(run_dir) / "cache")
 
 
 _CT4D: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
@@ -363,7 +384,7 @@ def ct4d_setup(job: dict[str, Any], seq: LoadedSequence,
     data = seq.data
     assert isinstance(data, ImageSequence) and seq.ct4d is not None
     fields, reg_ms, lk = register_all(data, lk_params=job["lk"] or None, reference_index=ref_index,
-                                backend=job["backend"], cache=ArrayCache(run_dir / "cache"))
+                                backend=job["backend"], cache=job_cache(job, run_dir))
     dfs = DisplacementFieldSeries(fields=np.asarray(fields), spacing=data.spacing,
                                   times=data.times, reference_index=ref_index,
                                   origin=data.origin)
@@ -513,7 +534,8 @@ def _dask(pending: list[dict[str, Any]], run_dir: Path, address: Any) -> Iterato
 
 
 def _warm_registration_cache(pending: list[dict[str, Any]], run_dir: Path) -> None:
-    """Register each image sequence once here, so parallel workers do not all do it."""
+    """Register each image sequence (and fit its PCA model) once here, so parallel workers do
+    not all do it: they read both from the on-disk cache."""
     seen = set()
     for job in pending:
         if job["kind"] == "markers":
@@ -524,9 +546,13 @@ def _warm_registration_cache(pending: list[dict[str, Any]], run_dir: Path) -> No
         seen.add(key)
         seq = load_sequence(job["sequence"])
         if isinstance(seq.data, ImageSequence):
-            register_all(seq.data, lk_params=job["lk"] or None,
-                         reference_index=int(job["sequence"].get("reference_index", 0)),
-                         backend=job["backend"], cache=ArrayCache(run_dir / "cache"))
+            cache = job_cache(job, run_dir)
+            fields, _, _ = register_all(
+                seq.data, lk_params=job["lk"] or None,
+                reference_index=int(job["sequence"].get("reference_index", 0)),
+                backend=job["backend"], cache=cache)
+            if job["kind"] != "ct4d":
+                fit_pca(fields, seq.splits.train, 1, cache)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Content-hash cache of the expensive per-sequence stages (registration, PCA).
 
-A key is the SHA-256 of the frames' bytes, the geometry and every setting that changes the
-result; the value is a compressed ``.npz`` written atomically. Two jobs on the same sequence with
-the same settings (e.g. different methods or horizons) register it once; a changed frame or LK
-parameter changes the key.
+A key is the SHA-256 of the input arrays' bytes (frames, or training fields), the geometry and
+every setting that changes the result; the value is an ``.npz`` written atomically (temporary
+file, then rename), so a folder may be shared by runs and processes. Two jobs on the same
+sequence with the same settings (e.g. different methods or horizons) register it once; a changed
+frame or LK parameter changes the key.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class ArrayCache:
             os.close(fd)
             try:
                 np.savez(tmp, **out)
+                os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache must be readable
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):

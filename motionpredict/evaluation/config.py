@@ -6,6 +6,7 @@ Example::
     output = "runs/eth"          # run folder (relative to this file); default: next to it
     jobs = 2                     # local worker processes
     # address = "tcp://10.0.0.5:8786"   # an existing Dask scheduler
+    # cache = "~/.cache/motionpredict"   # registration/PCA cache shared by runs (default RUN/cache)
 
     [[sequences]]
     path = "../shared/data/cine_mri/eth-1"   # a sequence folder/file, or a folder of sequences
@@ -46,7 +47,7 @@ from typing import Any
 from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.forecasters import MODES, get
 
-_RUN_KEYS = {"output", "jobs", "address", "name"}
+_RUN_KEYS = {"output", "jobs", "address", "name", "cache"}
 _EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
               "grids", "round_horizons", "triplet_count", "system_latency_ms",
               "device", "rnn_backend"}
@@ -78,6 +79,7 @@ class EvalConfig:
     output: Path | None = None
     jobs: int = 1
     address: str | None = None
+    cache_dir: Path | None = None
     name: str = "evaluation"
     source: Path | None = None
 
@@ -90,7 +92,7 @@ class EvalConfig:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able record (stored in the run's metadata and shown in reports)."""
         out = dict(self.__dict__)
-        for k in ("output", "source"):
+        for k in ("output", "source", "cache_dir"):
             out[k] = None if out[k] is None else str(out[k])
         return out
 
@@ -190,6 +192,10 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     if out is not None:
         output = Path(out).expanduser()
         output = output if output.is_absolute() else base / output
+    cache_dir = None
+    if run.get("cache") is not None:
+        cache_dir = Path(str(run["cache"])).expanduser()
+        cache_dir = cache_dir if cache_dir.is_absolute() else base / cache_dir
     jobs = int(run.get("jobs", 1))
     if jobs < 1:
         raise ConfigurationError(f"{where}: [run] jobs must be >= 1")
@@ -218,6 +224,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         output=output,
         jobs=jobs,
         address=run.get("address"),
+        cache_dir=cache_dir,
         name=str(run.get("name", source.stem if source else "evaluation")),
         source=source,
     )

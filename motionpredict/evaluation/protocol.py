@@ -241,27 +241,61 @@ def register_all(
 
 
 _PCA_MEMO: dict[str, Any] = {}
+#: Principal directions kept in the on-disk PCA cache (the protocol uses at most 4).
+PCA_CACHE_COMPONENTS = 16
 
 
-def fit_pca(fields_mm: np.ndarray, train: tuple[int, int], n_components: int) -> Any:
-    """PCA motion model fitted on the training fields (memoised per process by content hash)."""
+def fit_pca(fields_mm: np.ndarray, train: tuple[int, int], n_components: int,
+            cache: ArrayCache | None = None) -> Any:
+    """PCA motion model fitted on the training fields.
+
+    One SVD gives every number of components; it is kept per process and, with ``cache``, on
+    disk (mean field, the first :data:`PCA_CACHE_COMPONENTS` directions and every singular value),
+    keyed by the SHA-256 of the training fields, so a second evaluation of the same sequence
+    with the same registration settings skips the fit.
+
+    Parameters
+    ----------
+    fields_mm
+        ``(T, *spatial, ndim)`` fields in mm.
+    train
+        ``(start, stop)`` training frames (0-based, stop exclusive).
+    n_components
+        Modes kept in the returned model.
+    cache
+        On-disk cache (``None``: per process only).
+    """
     from motionpredict.motion_model import PCAMotionModel
 
-    key = content_hash("pca-v2", fields_mm[train[0]: train[1]])
+    fit_frames = fields_mm[train[0]: train[1]]
+    key = content_hash("pca-v3", fit_frames)
     if key not in _PCA_MEMO:
+        n_t = train[1] - train[0]
+
+        def compute() -> dict[str, np.ndarray]:
+            full = PCAMotionModel(n_t).fit(fit_frames)
+            assert full.components_ is not None and full.singular_values_ is not None
+            return {"mean": np.asarray(full.mean_),
+                    "components": full.components_[:PCA_CACHE_COMPONENTS],
+                    "singular_values": full.singular_values_, "n_train": np.asarray(n_t)}
+
         if len(_PCA_MEMO) > 16:
             _PCA_MEMO.clear()
-        # one SVD gives every number of components: fit all, keep the first n below
-        _PCA_MEMO[key] = PCAMotionModel(train[1] - train[0]).fit(fields_mm[train[0]: train[1]])
-    full = _PCA_MEMO[key]
-    if n_components > full.n_components:
+        _PCA_MEMO[key] = (cache or ArrayCache(None)).get_or_compute("pca", key, compute)
+    stored = _PCA_MEMO[key]
+    comps = stored["components"]
+    n_t = int(stored["n_train"])
+    if n_components > n_t:
         raise ConfigurationError(f"{n_components} components need at least as many training "
-                                 f"frames, got {full.n_components}")
+                                 f"frames, got {n_t}")
+    if n_components > comps.shape[0]:  # more than the cache keeps: fit in full
+        return PCAMotionModel(n_components).fit(fit_frames)
     model = PCAMotionModel(n_components)
-    model.mean_ = full.mean_
-    model.components_ = full.components_[:n_components]
-    model.explained_variance_ = full.explained_variance_[:n_components]
-    model.singular_values_ = full.singular_values_
+    sv = stored["singular_values"]
+    model.mean_ = stored["mean"]
+    model.components_ = comps[:n_components]
+    model.explained_variance_ = sv[:n_components] ** 2 / max(n_t - 1, 1)
+    model.singular_values_ = sv
     return model
 
 
@@ -313,25 +347,73 @@ def scored_window(window: tuple[int, int], splits: Splits, method: str) -> tuple
     return start, window[1]
 
 
-class _ValidationScorer:
-    """Mean geometric error (mm) of rebuilt fields on a window, fast for many grid points.
+class ValidationScorer:
+    """Mean geometric error (mm) of rebuilt fields on a window, for many forecasts at once.
 
-    ``u - û = (u - ū) - Φᵀŵ``: the residual ``u - ū`` of the window is computed once per PCA
-    model (float32), each grid point only subtracts ``ŵ Φ`` and takes per-pixel norms.
+    ``u - û = (u - ū) - Φᵀŵ``: the residual ``r = u - ū`` of the window is computed once per
+    PCA model (float32, as the fields); a forecast only subtracts ``ŵ Φ`` and takes per-pixel
+    norms. Forecasts are scored together in tiles of pixels small enough to stay in the CPU
+    cache (about 4x faster than one full-size pass per forecast on a 270 x 270 image; the sums
+    are float64).
+
+    Parameters
+    ----------
+    data
+        The sequence's fields.
+    model
+        Fitted :class:`~motionpredict.motion_model.PCAMotionModel` with ``n`` modes.
+    win
+        ``(start, stop)`` target frames scored.
     """
 
+    #: Pixels per tile and forecasts per chunk (bound the ``(chunk, tile x ndim)`` temporaries).
+    tile_px = 512
+    chunk = 128
+
     def __init__(self, data: CineData, model: Any, win: tuple[int, int]) -> None:
-        nd = data.fields_mm.shape[-1]
+        self.nd = data.fields_mm.shape[-1]
         self.win = win
-        self.nd = nd
-        self.comp = np.asarray(model.components_, dtype=np.float32)
+        self.comp = np.asarray(model.components_, dtype=np.float32)  # (n, P * nd)
+        self.n = self.comp.shape[0]
         lk = data.fields_mm[win[0]: win[1]].reshape(win[1] - win[0], -1)
-        self.resid = lk - np.asarray(model.mean_, dtype=np.float32).ravel()
+        self.resid = lk - np.asarray(model.mean_, dtype=np.float32).ravel()  # (T, P * nd)
+
+    def scores(self, preds: list[np.ndarray]) -> np.ndarray:
+        """``(G,)`` mean error (mm) over the window's frames and pixels of each forecast.
+
+        ``preds`` holds ``(T, n)`` forecasts aligned to their target; a forecast that is not
+        finite on the window scores ``inf``.
+        """
+        w = np.stack([np.asarray(p[self.win[0]: self.win[1]], dtype=np.float32)
+                      for p in preds])  # (G, T, n)
+        if w.shape[2] != self.n:
+            raise ValueError(f"forecasts have {w.shape[2]} weights, the model {self.n}")
+        nd = self.nd
+        step = self.tile_px * nd
+        total = self.resid.shape[1]
+        out = np.zeros(len(w))
+        for g0 in range(0, len(w), self.chunk):
+            wg = w[g0: g0 + self.chunk]
+            acc = np.zeros(len(wg))
+            for t in range(w.shape[1]):
+                wt = wg[:, t]
+                rt = self.resid[t]
+                for p0 in range(0, total, step):
+                    d = wt @ self.comp[:, p0: p0 + step]  # (g, tile * nd)
+                    np.subtract(rt[p0: p0 + step], d, out=d)
+                    np.multiply(d, d, out=d)
+                    sq = d[:, 0::nd].copy()
+                    for k in range(1, nd):  # strided adds: a reduction over a tiny axis is slow
+                        sq += d[:, k::nd]
+                    np.sqrt(sq, out=sq)
+                    acc += sq.sum(axis=1, dtype=np.float64)
+            out[g0: g0 + self.chunk] = acc / (w.shape[1] * (total // nd))
+        out[~np.isfinite(out)] = np.inf
+        return out
 
     def __call__(self, pred_w: np.ndarray) -> float:
-        w = pred_w[self.win[0]: self.win[1]].astype(np.float32)
-        d = (self.resid - w @ self.comp).reshape(len(w), -1, self.nd)
-        return float(np.sqrt(np.einsum("tpk,tpk->tp", d, d)).mean())
+        """Score of one ``(T, n)`` forecast."""
+        return float(self.scores([pred_w])[0])
 
 
 # ---------------------------------------------------------------------------- batched RNN grids
@@ -589,12 +671,13 @@ def evaluate_cine(
     n_components: list[int],
     triplet_count: int = 3,
     rnn: RNNExecution | dict[str, Any] | None = None,
+    cache: ArrayCache | None = None,
 ) -> tuple[JobResult, dict[str, np.ndarray]]:
     """Grid search on validation, then test-window metrics, for a cine or phase sequence.
 
     ``rnn`` (an :class:`RNNExecution` or its dict) chooses how RNN grids run; the chosen setting
     is always run again by a single forecaster, so test metrics and stage timings are those of
-    the deployed forecaster.
+    the deployed forecaster. ``cache`` keeps the PCA fit on disk (see :func:`fit_pca`).
 
     Returns
     -------
@@ -612,19 +695,18 @@ def evaluate_cine(
     t_grid = time.perf_counter()
     how = "loop"
     for n in n_components:
-        model = fit_pca(data.fields_mm, sp.train, n)
+        model = fit_pca(data.fields_mm, sp.train, n, cache)
         w = _weights(data, model, sp.train, n)
-        scorer = _ValidationScorer(data, model, val)
         preds, how = grid_forecasts(w, grid, method=method, horizon=h, mode=mode, seed=seed,
                                     splits=sp, execution=ex)
-        for params, pred in zip(grid, preds, strict=True):
-            score = scorer(pred)
+        scores = ValidationScorer(data, model, val).scores(preds)
+        for params, score in zip(grid, scores, strict=True):
             if best is None or score < best[0]:
-                best = (score, n, params)
+                best = (float(score), n, params)
     assert best is not None
     grid_s = time.perf_counter() - t_grid
     score, n, params = best
-    model = fit_pca(data.fields_mm, sp.train, n)
+    model = fit_pca(data.fields_mm, sp.train, n, cache)
     w = _weights(data, model, sp.train, n)
     pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
                                               params=params, splits=sp)
