@@ -8,6 +8,7 @@ name; ``get("rtrl")`` returns a class, ``available()`` lists names.
 from motionpredict.forecasters import (
     aggregator,  # noqa: F401
     analog,  # noqa: F401
+    kalman,  # noqa: F401
     last_value,  # noqa: F401
     linear,  # noqa: F401
     lms,  # noqa: F401

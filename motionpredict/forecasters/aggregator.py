@@ -26,9 +26,10 @@ the best member (dimensionless; ``eta -> inf`` picks the current best member, ``
 uniformly). No validation window is needed: settings that a grid search would choose between are
 all members. Until a member has been scored its weight follows the uniform prior.
 
-The default members (see :func:`default_members`, 22 in all) are the last value, causal RLS
-predictors (multivariate over short and strided histories; univariate with long strided
-histories, direct and iterated one-step) and analog nearest-neighbour forecasters
+The default members (see :func:`default_members`, 16 at short horizons, 19 from about 1 s) are
+the last value, causal RLS predictors (multivariate over short and strided histories; univariate
+with long strided histories, direct, and iterated one-step from about 1 s) and analog
+nearest-neighbour forecasters
 (:mod:`motionpredict.forecasters.analog`). Any registered method, the online RNNs included, can
 be a member through ``members``.
 
@@ -51,45 +52,53 @@ from motionpredict.forecasters.registry import get, register
 MemberSpec = tuple[str, tuple[tuple[str, Any], ...]]
 
 
-def default_members(lag_stride: int = 1) -> tuple[MemberSpec, ...]:
+def default_members(lag_stride: int = 1, horizon: int | None = None) -> tuple[MemberSpec, ...]:
     """Return the default member set.
 
     Parameters
     ----------
     lag_stride
         Samples between two lags of the long-history members; choose it so that 20 lags span
-        about one breathing cycle (3.33 Hz: 1, 10 Hz: 2, 30 Hz: 6).
+        about one breathing cycle (3.33 Hz: 1, 10 Hz: 2, 30 Hz: 6). It also sets the forgetting
+        factors: they are chosen for ``lag_stride = 2`` (10 Hz) and, for ``lag_stride > 2``,
+        ``1 - lambda`` is scaled by ``2 / lag_stride`` so that the memory in seconds stays the
+        same at finer sampling.
+    horizon
+        Forecast horizon in samples. The iterated one-step (recursive) members are included only
+        when ``horizon >= 5 lag_stride`` (about 1 s and beyond), where they help; at shorter
+        horizons they only dilute the weights (and iterating costs ``O(horizon)`` per step).
+        ``None`` includes them.
 
     Returns
     -------
     tuple
-        Member specifications ``(name, ((param, value), ...))``.
+        Member specifications ``(name, ((param, value), ...))``: 16 for short horizons, 19 with
+        the recursive members.
     """
     s = int(lag_stride)
     if s < 1:
         raise ConfigurationError(f"aggregator: lag_stride must be >= 1, got {lag_stride}")
+    scale = 2.0 / max(s, 2)
+
+    def lam_of(lam: float) -> float:
+        return float(round(1.0 - (1.0 - lam) * scale, 6))
+
+    recursive = horizon is None or int(horizon) >= 5 * s
     members: list[MemberSpec] = [("no-prediction", ())]
     for k in (2, 4):
         for lam in (0.995, 0.999):
-            members.append(("rls", (("k", k * s), ("stride", 1), ("forgetting", lam))))
+            members.append(("rls", (("k", k * s), ("stride", 1), ("forgetting", lam_of(lam)))))
     for k, stride in ((10, s), (20, s), (20, 2 * s)):
+        univariate = (("k", k), ("stride", stride), ("per_feature", True))
         for lam in (0.995, 0.999):
-            for recursive in (False, True):
-                members.append(
-                    (
-                        "rls",
-                        (
-                            ("k", k),
-                            ("stride", stride),
-                            ("forgetting", lam),
-                            ("per_feature", True),
-                            ("recursive", recursive),
-                        ),
-                    )
-                )
+            members.append(("rls", (*univariate, ("forgetting", lam_of(lam)))))
+        if recursive:
+            members.append(
+                ("rls", (*univariate, ("forgetting", lam_of(0.999)), ("recursive", True)))
+            )
     # multivariate RLS over strided lags (about 0.6 s and 1.2 s of history at 10 Hz)
     for k in (3, 6):
-        members.append(("rls", (("k", k), ("stride", s), ("forgetting", 0.999))))
+        members.append(("rls", (("k", k), ("stride", s), ("forgetting", lam_of(0.999)))))
     # analog (nearest-neighbour) members: strong at long horizons on quasi-periodic breathing
     for m, stride, neighbours, library in (
         (10, s, 10, 1000),
@@ -120,7 +129,7 @@ class Aggregator(Forecaster):
             "own_loss", 0.5, (0.0, 0.5, 1.0), "weight a of the feature's own loss vs the mean"
         ),
         HyperParameter(
-            "discount", 0.98, (0.95, 0.98, 0.99, 0.995), "loss memory gamma (1/(1-gamma) samples)"
+            "discount", 0.99, (0.95, 0.98, 0.99, 0.995), "loss memory gamma (1/(1-gamma) samples)"
         ),
         HyperParameter("lag_stride", 1, (1, 2, 3, 6), "lag spacing of the long-history members"),
         HyperParameter(
@@ -152,7 +161,7 @@ class Aggregator(Forecaster):
             raise ConfigurationError(f"aggregator: discount must be in (0, 1), got {gamma}")
         specs = self.params["members"]
         if specs is None:
-            specs = default_members(int(self.params["lag_stride"]))
+            specs = default_members(int(self.params["lag_stride"]), self.horizon)
         if len(specs) < 1:
             raise ConfigurationError("aggregator: at least one member is needed")
         seed = self.seed + len(self.events)

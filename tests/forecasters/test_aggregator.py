@@ -88,10 +88,15 @@ def test_weights_move_to_the_better_member_when_breathing_changes() -> None:
 def test_default_members_and_errors() -> None:
     specs = default_members(2)
     assert specs[0] == ("no-prediction", ())
-    assert len(specs) == len(set(specs)) == 22
+    assert len(specs) == len(set(specs)) == 19
     assert sum(name == "analog" for name, _ in specs) == 3
+    recursive = [s for s in specs if ("recursive", True) in s[1]]
+    assert len(recursive) == 3
+    # iterated members only from horizon 5 lag_stride (about 1 s) on
+    assert default_members(2, 9) == tuple(s for s in specs if s not in recursive)
+    assert default_members(2, 10) == specs
     agg = Aggregator(horizon=2, n_features=3, lag_stride=2)
-    assert len(agg.members) == len(specs)
+    assert len(agg.members) == 16
     with pytest.raises(ConfigurationError, match="offline"):
         Aggregator(horizon=1, n_features=1, members=(("linear", ()),))
     with pytest.raises(ConfigurationError):
@@ -104,6 +109,16 @@ def test_default_members_and_errors() -> None:
         Aggregator(horizon=1, n_features=1, loss_power=3)
     with pytest.raises(ConfigurationError, match="own_loss"):
         Aggregator(horizon=1, n_features=1, own_loss=1.5)
+
+
+def test_forgetting_factors_keep_their_memory_in_seconds() -> None:
+    """Set for lag_stride 2 (10 Hz); at lag_stride 6 (30 Hz) 1 - lambda is 3 times smaller."""
+
+    def lambdas(stride: int) -> set[float]:
+        return {v for _, p in default_members(stride) for k, v in p if k == "forgetting"}
+
+    assert lambdas(1) == lambdas(2) == {0.995, 0.999}
+    assert lambdas(6) == {round(1 - 0.005 / 3, 6), round(1 - 0.001 / 3, 6)}
 
 
 def test_analog_members_help_at_long_horizons_on_a_quasi_periodic_signal() -> None:
