@@ -151,7 +151,7 @@ def state_bytes(config: BatchedRNNConfig, batch: int, dtype: torch.dtype = torch
     if config.estimator == "dni":
         per_rnn += (q + p + 1) * q + (q + p + 1)
     itemsize = torch.tensor([], dtype=dtype).element_size()
-    return int(batch) * (per_rnn * itemsize + 3 * 8)
+    return int(batch) * (per_rnn * itemsize + 3 * 8 + 1)  # seeds, steps, resets; pending flag
 
 
 def max_batch(
@@ -233,6 +233,9 @@ class BatchedRNNState:
         ``(B,)`` int64 number of divergence resets (the next reset draws from ``seed + resets``).
     t
         Global time index of the last step (-1 before the first).
+    pending
+        ``(B,)`` bool: rows found diverged whose re-initialisation waits for the next host
+        synchronisation (``sync_every > 1`` in the step; they forecast ``y_t`` meanwhile).
     uoro_rngs
         UORO with ``uoro_noise="numpy"``: one generator per RNN (continuing after the weights).
     """
@@ -255,6 +258,7 @@ class BatchedRNNState:
     steps: torch.Tensor
     resets: torch.Tensor
     t: int = -1
+    pending: torch.Tensor | None = None
     uoro_rngs: list[np.random.Generator] | None = field(default=None, repr=False)
 
     @property
@@ -350,6 +354,7 @@ def new_state(
         credit_in=torch.zeros((b, q + p + 1) if dni else (b, 0), **kw),
         steps=torch.zeros(b, dtype=torch.int64, device=device),
         resets=torch.zeros(b, dtype=torch.int64, device=device),
+        pending=torch.zeros(b, dtype=torch.bool, device=device),
     )
     if config.estimator == "uoro" and uoro_noise == "numpy":
         state.uoro_rngs = [np.random.default_rng(0) for _ in range(b)]

@@ -274,13 +274,27 @@ def _dni_gradient(
 
 def diverged_rows(state: BatchedRNNState) -> torch.Tensor:
     """``(B,)`` bool: a weight matrix (``W``, ``W_c``, DNI's ``A``) is non-finite or its Frobenius
-    norm exceeds :data:`DIVERGENCE_NORM` (the forecaster's ``diverged`` check)."""
-    limit = DIVERGENCE_NORM**2
-    bad = ~((state.w * state.w).sum(dim=(1, 2)) <= limit)
-    bad |= ~((state.wc * state.wc).sum(dim=(1, 2)) <= limit)
+    norm exceeds :data:`DIVERGENCE_NORM` (the forecaster's ``diverged`` check).
+
+    ``torch.linalg.vector_norm`` reads each matrix once without writing a squared copy (on a GPU
+    the check costs one pass over ``W``, not three).
+    """
+    bad = ~(torch.linalg.vector_norm(state.w, dim=(1, 2)) <= DIVERGENCE_NORM)
+    bad |= ~(torch.linalg.vector_norm(state.wc, dim=(1, 2)) <= DIVERGENCE_NORM)
     if state.config.estimator == "dni":
-        bad |= ~((state.credit * state.credit).sum(dim=(1, 2)) <= limit)
+        bad |= ~(torch.linalg.vector_norm(state.credit, dim=(1, 2)) <= DIVERGENCE_NORM)
     return bad
+
+
+def flush_resets(state: BatchedRNNState) -> int:
+    """Re-initialise the rows marked ``pending`` (one host synchronisation); return how many."""
+    if state.pending is None or not bool(state.pending.any()):
+        return 0
+    rows = torch.nonzero(state.pending).flatten()
+    state.resets[rows] += 1
+    reinitialise(state, rows.cpu().numpy())
+    state.pending[rows] = False
+    return int(rows.numel())
 
 
 def generic_step(
@@ -292,6 +306,7 @@ def generic_step(
     active: torch.Tensor | None,
     forward: ForwardFn,
     update: UpdateFn,
+    sync_every: int = 1,
 ) -> torch.Tensor:
     """One time step of every RNN with the given forward and update implementations.
 
@@ -319,11 +334,20 @@ def generic_step(
     state.steps += act.to(torch.int64)
     bad = act & (diverged_rows(state) | ~torch.isfinite(pred).all(dim=1)
                  | (pred.abs().amax(dim=1) > EXPLODED))
-    if bool(bad.any()):
-        rows = torch.nonzero(bad).flatten()
-        state.resets[rows] += 1
-        reinitialise(state, rows.cpu().numpy())
-        pred[rows] = y[rows]
+    if sync_every <= 1:
+        if bool(bad.any()):
+            rows = torch.nonzero(bad).flatten()
+            state.resets[rows] += 1
+            reinitialise(state, rows.cpu().numpy())
+            pred[rows] = y[rows]
+    else:
+        # no host round trip: mark the rows, forecast y_t for them until the next flush
+        if state.pending is None:
+            state.pending = torch.zeros_like(bad)
+        state.pending |= bad
+        pred = torch.where(state.pending[:, None], y, pred)
+        if (state.t + 1) % sync_every == 0:
+            flush_resets(state)
     if active is not None:
         pred[~active] = float("nan")
     return pred
@@ -336,6 +360,7 @@ def rnn_step_torch(
     lookahead: torch.Tensor | None = None,
     has_lookahead: torch.Tensor | None = None,
     active: torch.Tensor | None = None,
+    sync_every: int = 1,
 ) -> torch.Tensor:
     """Receive ``y_t`` for every RNN, learn what the mode allows, return the forecasts.
 
@@ -353,6 +378,12 @@ def rnn_step_torch(
         ``(B,)`` bool: rows still inside their series (``None``: all). A row that becomes inactive
         must stay inactive (trailing padding of shorter series): its weights no longer change,
         its forecast is NaN and its queue contents are unspecified.
+    sync_every
+        ``1`` (default): a diverged row is re-initialised in the step that finds it, as the
+        single forecasters do (one host synchronisation per step). ``n > 1``: the check stays on
+        the device; a diverged row forecasts ``y_t`` (last value) until the next step whose
+        ``t + 1`` is a multiple of ``n``, where all such rows are re-initialised at once
+        (:func:`flush_resets`). On a GPU this lets the host queue steps ahead of the device.
 
     Returns
     -------
@@ -368,4 +399,5 @@ def rnn_step_torch(
         active=active,
         forward=forward_torch,
         update=update_torch,
+        sync_every=sync_every,
     )

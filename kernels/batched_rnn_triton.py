@@ -605,6 +605,7 @@ def rnn_step_triton(
     lookahead: torch.Tensor | None = None,
     has_lookahead: torch.Tensor | None = None,
     active: torch.Tensor | None = None,
+    sync_every: int = 1,
 ) -> torch.Tensor:
     """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.rnn_step_torch` (same
     parameters, same result within floating-point tolerance)."""
@@ -616,4 +617,5 @@ def rnn_step_triton(
         active=active,
         forward=forward_triton,
         update=update_triton,
+        sync_every=sync_every,
     )

@@ -24,6 +24,7 @@ from motionpredict.kernels.batched_rnn_state import (
     KernelMode,
     new_state,
 )
+from motionpredict.kernels.batched_rnn_torch import flush_resets
 
 #: Forecaster registry names accepted for the estimators.
 _ALIASES = {"rnn-fixed": "fixed", "snap-1": "snap1"}
@@ -103,6 +104,7 @@ def run_batched(
     dtype: torch.dtype = torch.float32,
     uoro_noise: str = "counter",
     uoro_variant: str = "correct",
+    sync_every: int | None = None,
 ) -> BatchedRun:
     """Run every (series, setting, seed) RNN over its series, one batched step per sample.
 
@@ -136,6 +138,12 @@ def run_batched(
     uoro_variant
         ``"correct"`` or ``"as-coded"`` (the reference code's pairing, to reproduce published
         numbers only; runs on the PyTorch twin).
+    sync_every
+        Steps between host synchronisations of the divergence check (see
+        :func:`~motionpredict.kernels.batched_rnn_torch.rnn_step_torch`). ``None``: 1 on a CPU
+        (every reset in the step that finds it, exactly as the single forecasters), 16 on CUDA (a
+        diverged RNN forecasts its last sample for up to 15 steps before it restarts, and the host
+        never waits for the device inside the time loop).
 
     Returns
     -------
@@ -169,6 +177,10 @@ def run_batched(
         backend, device=device, estimator="uoro-as-coded" if config.as_coded else est
     )
     step = choice.step_function()
+    if sync_every is None:
+        sync_every = 16 if torch.device(device).type == "cuda" else 1
+    if int(sync_every) < 1:
+        raise ConfigurationError(f"sync_every must be >= 1, got {sync_every}")
     grid = list(itertools.product(range(n_series), range(len(settings)), range(len(seeds))))
     row_series = np.array([g[0] for g in grid])
     state = new_state(
@@ -196,7 +208,10 @@ def run_batched(
         if mode == "reference" and t + h < t_max:
             look = data_dev[rows_dev, t + h]
             has = row_len_dev > t + h
-        out[:, t + h] = step(state, y, lookahead=look, has_lookahead=has, active=active)
+        out[:, t + h] = step(
+            state, y, lookahead=look, has_lookahead=has, active=active, sync_every=int(sync_every)
+        )
+    flush_resets(state)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0

@@ -586,7 +586,8 @@ def forecast_grid_batched(
                           n_hidden=int(q), history=int(k), settings=settings,
                           seeds=[int(s) for s in seeds], mode=mode,  # type: ignore[arg-type]
                           backend=kernel_backend, device=device,  # type: ignore[arg-type]
-                          dtype=torch.float64, uoro_noise="numpy")
+                          dtype=torch.float64, uoro_noise="numpy",
+                          sync_every=1)  # resets as the loop does: same validation choice
     finally:
         torch.set_num_threads(threads)
     out = (std.inverse(run.predicted[0]), run.resets[0],

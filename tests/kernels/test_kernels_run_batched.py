@@ -79,3 +79,21 @@ def test_backend_choice(monkeypatch):
         resolve_backend("triton", device="cpu", estimator="snap1")
     with pytest.raises(ConfigurationError):
         resolve_backend("cuda", device="cpu", estimator="snap1")  # type: ignore[arg-type]
+
+
+def test_sync_every_counts_resets_and_keeps_healthy_rows():
+    """Deferred resets: the same healthy forecasts, every divergence counted by the final flush,
+    forecasts finite; a non-positive ``sync_every`` is refused."""
+    series = [s * 40.0 for s in _two_series()]
+    kw = {"estimator": "snap1", "horizon": 1, "n_hidden": 5, "history": 3,
+          "settings": [{"eta": 0.001}, {"eta": 40.0, "clip": 1e9}], "seeds": [2],
+          "dtype": torch.float64}
+    now = run_batched(series, sync_every=1, **kw)
+    late = run_batched(series, sync_every=8, **kw)
+    np.testing.assert_allclose(late.predicted[:, 0], now.predicted[:, 0], rtol=0, atol=1e-12)
+    assert np.all(now.resets[:, 1] >= 1) and np.all(late.resets[:, 1] >= 1)
+    assert np.all(late.resets[:, 0] == 0)
+    for i, s in enumerate(series):
+        assert np.all(np.isfinite(late.predicted[i, :, 0, 1 : len(s)]))
+    with pytest.raises(ConfigurationError, match="sync_every"):
+        run_batched(series, sync_every=0, **kw)

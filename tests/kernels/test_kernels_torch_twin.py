@@ -169,3 +169,61 @@ def test_twin_matches_uoro_as_coded(mode, h):
     # the variant really differs from the correct estimator
     f = get("uoro")(horizon=h, n_features=P, mode=mode, seed=4, k=K, q=Q, eta=0.1)
     assert np.nanmax(np.abs(run_online(f, ys[1]).predicted - preds[1])) > 1e-4
+
+
+@pytest.mark.parametrize("sync_every", [4, 7])
+def test_deferred_resets_forecast_last_value_then_restart(sync_every, monkeypatch):
+    """With ``sync_every = n`` a diverged row forecasts ``y_t`` until the next flush step, is then
+    re-initialised from ``seed + resets`` like the immediate path, and the host synchronises
+    only at flush steps; healthy rows are unaffected."""
+    import motionpredict.kernels.batched_rnn_torch as twin
+
+    ys = _series(2, t=40) * 50.0
+    seeds, lrs, clips = [4, 5], [30.0, 0.01], [1e9, 100.0]
+    cfg = BatchedRNNConfig("snap1", n_hidden=Q, history=K, n_features=P, horizon=2)
+    now = new_state(cfg, seeds=seeds, lr=lrs, clip=clips, dtype=torch.float64)
+    late = new_state(cfg, seeds=seeds, lr=lrs, clip=clips, dtype=torch.float64)
+    flushes: list[int] = []
+    real_flush = twin.flush_resets
+
+    def counting_flush(state):
+        flushes.append(state.t)
+        return real_flush(state)
+
+    monkeypatch.setattr(twin, "flush_resets", counting_flush)
+    first_bad = None
+    for t in range(ys.shape[1]):
+        y = torch.tensor(ys[:, t])
+        p_now = rnn_step_torch(now, y)
+        p_late = rnn_step_torch(late, y, sync_every=sync_every)
+        if first_bad is None and int(now.resets[0]) > 0:
+            first_bad = t
+        if first_bad is not None and t < first_bad + 1 and bool(late.pending[0]):
+            np.testing.assert_array_equal(p_late[0].numpy(), ys[0, t])  # last value while pending
+        # the healthy row never diverges: identical in both paths
+        np.testing.assert_allclose(p_late[1].numpy(), p_now[1].numpy(), rtol=0, atol=1e-12)
+        assert np.all(np.isfinite(p_late.numpy()))
+    assert first_bad is not None, "row 0 should diverge with eta = 30"
+    assert flushes and all((t + 1) % sync_every == 0 for t in flushes)
+    assert len(flushes) == ys.shape[1] // sync_every
+    assert int(late.resets[0]) >= 1 and int(late.resets[1]) == 0
+    # a flushed row restarts from seed + resets exactly as the immediate path does
+    assert not bool(late.pending.any()) or ys.shape[1] % sync_every != 0
+
+
+def test_deferred_reset_restarts_with_the_next_seed():
+    """After a flush the row's weights equal a fresh draw from ``seed + resets``."""
+    from motionpredict.kernels.batched_rnn_state import init_weights
+
+    ys = _series(1, t=30) * 50.0
+    cfg = BatchedRNNConfig("snap1", n_hidden=Q, history=K, n_features=P, horizon=1)
+    st = new_state(cfg, seeds=[4], lr=[30.0], clip=[1e9], dtype=torch.float64)
+    for t in range(ys.shape[1]):
+        rnn_step_torch(st, torch.tensor(ys[:, t]), sync_every=5)
+        if (t + 1) % 5 == 0 and int(st.resets[0]) > 0 and int(st.steps[0]) == 0:
+            wa, wb, wc, _ = init_weights(4 + int(st.resets[0]), Q, cfg.n_inputs, P)
+            np.testing.assert_array_equal(st.w[0, :, :Q].numpy(), wa)
+            np.testing.assert_array_equal(st.w[0, :, Q:].numpy(), wb)
+            np.testing.assert_array_equal(st.wc[0].numpy(), wc)
+            return
+    pytest.fail("no flushed reset happened")
