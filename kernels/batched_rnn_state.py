@@ -233,6 +233,10 @@ class BatchedRNNState:
         ``(B,)`` int64 number of divergence resets (the next reset draws from ``seed + resets``).
     t
         Global time index of the last step (-1 before the first).
+    w_sq, credit_sq
+        ``(B,)`` squared Frobenius norms of ``W`` and of DNI's ``A``, kept up to date by the
+        Triton update kernels as they write the matrices (so the divergence check needs no other
+        pass over them); ``None`` where nothing maintains them (the twin computes them).
     pending
         ``(B,)`` bool: rows found diverged whose re-initialisation waits for the next host
         synchronisation (``sync_every > 1`` in the step; they forecast ``y_t`` meanwhile).
@@ -259,6 +263,8 @@ class BatchedRNNState:
     resets: torch.Tensor
     t: int = -1
     pending: torch.Tensor | None = None
+    w_sq: torch.Tensor | None = None
+    credit_sq: torch.Tensor | None = None
     uoro_rngs: list[np.random.Generator] | None = field(default=None, repr=False)
 
     @property
@@ -401,3 +407,7 @@ def reinitialise(state: BatchedRNNState, rows: np.ndarray) -> None:
         state.credit_in[idx] = 0
         state.credit_in[idx, -1] = 1
     state.steps[idx] = 0
+    if state.w_sq is not None:
+        state.w_sq[idx] = (state.w[idx] * state.w[idx]).sum(dim=(1, 2))
+    if state.credit_sq is not None:
+        state.credit_sq[idx] = (state.credit[idx] * state.credit[idx]).sum(dim=(1, 2))

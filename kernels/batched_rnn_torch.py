@@ -276,14 +276,34 @@ def diverged_rows(state: BatchedRNNState) -> torch.Tensor:
     """``(B,)`` bool: a weight matrix (``W``, ``W_c``, DNI's ``A``) is non-finite or its Frobenius
     norm exceeds :data:`DIVERGENCE_NORM` (the forecaster's ``diverged`` check).
 
-    ``torch.linalg.vector_norm`` reads each matrix once without writing a squared copy (on a GPU
-    the check costs one pass over ``W``, not three).
+    Uses the norms the Triton update kernels left in ``state.w_sq`` / ``state.credit_sq`` where
+    present; otherwise ``torch.linalg.vector_norm`` reads each matrix once without writing a
+    squared copy.
     """
-    bad = ~(torch.linalg.vector_norm(state.w, dim=(1, 2)) <= DIVERGENCE_NORM)
-    bad |= ~(torch.linalg.vector_norm(state.wc, dim=(1, 2)) <= DIVERGENCE_NORM)
+    limit = DIVERGENCE_NORM
+    if state.w_sq is not None:
+        bad = ~(state.w_sq <= limit * limit)
+    else:
+        bad = ~(torch.linalg.vector_norm(state.w, dim=(1, 2)) <= limit)
+    bad |= ~(torch.linalg.vector_norm(state.wc, dim=(1, 2)) <= limit)
     if state.config.estimator == "dni":
-        bad |= ~(torch.linalg.vector_norm(state.credit, dim=(1, 2)) <= DIVERGENCE_NORM)
+        if state.credit_sq is not None:
+            bad |= ~(state.credit_sq <= limit * limit)
+        else:
+            bad |= ~(torch.linalg.vector_norm(state.credit, dim=(1, 2)) <= limit)
     return bad
+
+
+def ensure_norms(state: BatchedRNNState) -> None:
+    """Allocate ``state.w_sq`` (and ``credit_sq`` for DNI) from the current matrices if missing:
+    the Triton update kernels then keep them current."""
+    if state.w_sq is None:
+        state.w_sq = (state.w * state.w).sum(dim=(1, 2))
+    if state.credit_sq is None:
+        if state.config.estimator == "dni":
+            state.credit_sq = (state.credit * state.credit).sum(dim=(1, 2))
+        else:  # a (B,) placeholder the kernels never read
+            state.credit_sq = torch.zeros_like(state.w_sq)
 
 
 def flush_resets(state: BatchedRNNState) -> int:

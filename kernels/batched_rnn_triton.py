@@ -35,7 +35,12 @@ import triton.language as tl
 
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
 from motionpredict.kernels.batched_rnn_state import DNI_LR, UORO_EPS, BatchedRNNState
-from motionpredict.kernels.batched_rnn_torch import forward_torch, generic_step, update_torch
+from motionpredict.kernels.batched_rnn_torch import (
+    ensure_norms,
+    forward_torch,
+    generic_step,
+    update_torch,
+)
 
 #: Target number of values in one ``ROWS x BLOCK_N`` tile.
 _TILE_VALUES = 4096
@@ -220,6 +225,7 @@ def _update_kernel(
     LR,  # (B,)
     CLIP,  # (B,)
     DELTA,  # (B, Q) scratch: dL/dh
+    WSQ,  # (B,) squared Frobenius norm of the updated W (written where LEARN_W)
     Q,
     M,
     P,
@@ -282,6 +288,7 @@ def _update_kernel(
         step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
         step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
         coef = tl.where(in_a, step_a, step_b)
+        sq_w = tl.zeros([ROWS], dtype=e.dtype)
         for r0 in range(0, Q, ROWS):
             rows = r0 + tl.arange(0, ROWS)
             rmask = rows < Q
@@ -295,7 +302,11 @@ def _update_kernel(
             else:
                 g = dl[:, None] * j
             w = tl.load(W + offs, mask=tmask, other=0.0)
-            tl.store(W + offs, w - coef[None, :] * g, mask=tmask)
+            w_new = w - coef[None, :] * g  # zero outside the mask (masked loads give 0)
+            tl.store(W + offs, w_new, mask=tmask)
+            sq_w += tl.sum(w_new * w_new, axis=1)
+        # the divergence check reads this instead of another pass over W
+        tl.store(WSQ + b, tl.sum(sq_w, axis=0))
     tl.store(WC + coffs, wc_new, mask=cmask2)
 
 @triton.jit
@@ -315,6 +326,8 @@ def _dni_update_kernel(
     CLIP,  # (B,)
     SCRATCH,  # (B, 3, Q)
     CONSTS,  # (1,) [lr_A] in the state's dtype
+    WSQ,  # (B,) squared Frobenius norm of the updated W
+    ASQ,  # (B,) squared Frobenius norm of the updated credit model A
     Q,
     M,
     P,
@@ -388,6 +401,7 @@ def _dni_update_kernel(
     f_dt_c = tl.load(SCRATCH + s_base + Q + qq, mask=qmask, other=0.0)
     # credit model step, then c = x~_prev A (updated A)
     c = tl.zeros([BLOCK_Q], dtype=e.dtype)
+    sq_a = tl.zeros([ROWS], dtype=e.dtype)
     for r0 in range(0, n_r, ROWS):
         rr = r0 + tl.arange(0, ROWS)
         rmask = rr < n_r
@@ -400,7 +414,9 @@ def _dni_update_kernel(
               + tl.where(rr == Q + P, 1.0, 0.0))
         a = a - lr_a * (xt[:, None] * f[None, :] - xn[:, None] * f_dt_c[None, :])
         tl.store(A + aoffs, a, mask=amask)
+        sq_a += tl.sum(tl.where(amask, a * a, 0.0), axis=1)
         c += tl.sum(xt[:, None] * a, axis=0)
+    tl.store(ASQ + b, tl.sum(sq_a, axis=0))
     cd = c * d
     tl.store(SCRATCH + s_base + 2 * Q + qq, cd, mask=qmask)
     # G = (c * phi') z^T: closed-form norms of its W_a and W_b parts
@@ -413,6 +429,7 @@ def _dni_update_kernel(
     step_b = lr * _clip_scale(sq_cd * tl.sum(tl.where(in_a, 0.0, z * z), axis=0), clip)
     coef = tl.where(in_a, step_a, step_b)
     tl.debug_barrier()
+    sq_w = tl.zeros([ROWS], dtype=e.dtype)
     for r0 in range(0, Q, ROWS):
         rows = r0 + tl.arange(0, ROWS)
         rmask = rows < Q
@@ -420,7 +437,10 @@ def _dni_update_kernel(
         offs = b * Q * n_cols + rows[:, None] * n_cols + cols[None, :]
         cdr = tl.load(SCRATCH + s_base + 2 * Q + rows, mask=rmask, other=0.0)
         w = tl.load(W + offs, mask=tmask, other=0.0)
-        tl.store(W + offs, w - coef[None, :] * (cdr[:, None] * z[None, :]), mask=tmask)
+        w_new = tl.where(tmask, w - coef[None, :] * (cdr[:, None] * z[None, :]), 0.0)
+        tl.store(W + offs, w_new, mask=tmask)
+        sq_w += tl.sum(w_new * w_new, axis=1)
+    tl.store(WSQ + b, tl.sum(sq_w, axis=0))
     tl.store(WC + coffs, wc_new, mask=cmask2)
     # every read of x~_prev is done before it is replaced
     tl.debug_barrier()
@@ -525,9 +545,11 @@ def update_triton(
     """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.update_torch`."""
     cfg = state.config
     if cfg.estimator not in TRITON_ESTIMATORS or cfg.as_coded:
+        state.w_sq = state.credit_sq = None  # the twin's update keeps no norms
         update_torch(state, slot, target, mask)
         return
     _check_layout(state)
+    ensure_norms(state)
     causal = cfg.mode == "causal"
     if cfg.estimator == "dni":
         _dni_update(state, slot, target, mask)
@@ -546,6 +568,7 @@ def update_triton(
         state.lr,
         state.clip,
         delta,
+        state.w_sq,
         cfg.n_hidden,
         cfg.n_inputs,
         cfg.n_features,
@@ -588,6 +611,8 @@ def _dni_update(
         state.clip,
         torch.empty((state.batch, 3, q), **kw),
         torch.tensor([DNI_LR], **kw),
+        state.w_sq,
+        state.credit_sq,
         q,
         cfg.n_inputs,
         cfg.n_features,

@@ -33,6 +33,11 @@ nearest-neighbour forecasters
 (:mod:`motionpredict.forecasters.analog`). Any registered method, the online RNNs included, can
 be a member through ``members``.
 
+A grid of online RNNs (learning rates x initialisations of one shape) can join as **RNN banks**
+(``rnn_banks``): each bank is stepped as one batch by :mod:`motionpredict.kernels` (Triton
+kernels on a CUDA GPU, the PyTorch twin elsewhere); its experts are members like any other and
+equal, in float64, to the single forecasters with the same settings and seeds.
+
 Reference mode passes the look-ahead target to the members and scores them on it at once
 (published behaviour, labelled as such); causal mode is the default.
 """
@@ -135,6 +140,13 @@ class Aggregator(Forecaster):
         HyperParameter(
             "members", None, (None,), "member specs ((name, ((param, value), ...)), ...) or None"
         ),
+        HyperParameter(
+            "rnn_banks",
+            (),
+            ((),),
+            "RNN banks stepped as one batch each: tables with estimator, k, q, etas, seeds, "
+            "clip, backend, device, dtype (see motionpredict.kernels.expert_bank)",
+        ),
     )
     test_params: ClassVar[dict[str, Any]] = {
         "members": (
@@ -181,14 +193,49 @@ class Aggregator(Forecaster):
                     **dict(params),
                 )
             )
-        n = len(self.members)
+        self.banks = self._make_banks(seed, len(self.members))
+        n = len(self.members) + sum(bank.n_experts for bank in self.banks)
         self.losses = np.zeros((n, self.n_features))
         self._scored = 0
         self._pending: deque[np.ndarray] = deque()
 
+    def _make_banks(self, seed: int, first: int) -> list[Any]:
+        """Build the RNN banks; expert ``j`` overall gets the seed member ``first + j`` would."""
+        specs = self.params["rnn_banks"] or ()
+        if isinstance(specs, dict):
+            specs = (specs,)
+        if not specs:
+            return []
+        # lazy: the batched kernels (PyTorch) load only when a bank is asked for
+        from motionpredict.kernels.expert_bank import RNNExpertBank, parse_bank_spec
+
+        banks = []
+        index = first
+        for raw in specs:
+            spec = parse_bank_spec(raw)
+            seeds = [seed + 1000 * (index + j) for j in range(spec.n_experts)]
+            banks.append(
+                RNNExpertBank(
+                    spec,
+                    horizon=self.horizon,
+                    n_features=self.n_features,
+                    mode=self.mode,
+                    seeds=seeds,
+                )
+            )
+            index += spec.n_experts
+        return banks
+
+    def member_labels(self) -> list[str]:
+        """One label per member, banks' experts last (the rows of :meth:`weights`)."""
+        labels = [m.name for m in self.members]
+        for bank in self.banks:
+            labels.extend(bank.spec.labels())
+        return labels
+
     def weights(self) -> np.ndarray:
         """Return the current ``(n_members, p)`` combination weights (columns sum to 1)."""
-        n = len(self.members)
+        n = self.losses.shape[0]
         if self._scored == 0:
             return np.full((n, self.n_features), 1.0 / n)
         a = float(self.params["own_loss"])
@@ -211,6 +258,10 @@ class Aggregator(Forecaster):
         if len(self._pending) == self.horizon:
             self._score(self._pending.popleft(), y)
         preds = np.stack([m.step(y, lookahead=lookahead) for m in self.members])
+        if self.banks:
+            preds = np.concatenate(
+                [preds, *(bank.step(y, lookahead, self.t) for bank in self.banks)], axis=0
+            )
         combined = np.sum(self.weights() * preds, axis=0)
         if lookahead is not None:
             self._score(preds, lookahead)
@@ -225,4 +276,8 @@ class Aggregator(Forecaster):
 
     def member_events(self) -> list[tuple[str, int, str]]:
         """Return ``(member name, step, reason)`` for every divergence reset of a member."""
-        return [(m.name, e.step, e.reason) for m in self.members for e in m.events]
+        events = [(m.name, e.step, e.reason) for m in self.members for e in m.events]
+        for bank in self.banks:
+            labels = bank.spec.labels()
+            events.extend((labels[j], t, "divergence reset") for j, t in bank.events)
+        return events

@@ -106,3 +106,38 @@ def test_backend_reports_estimators_without_kernel():
 @pytest.mark.parametrize("est", ["snap1", "uoro", "dni", "fixed"])
 def test_triton_matches_twin_on_gpu_realistic_size(est):
     _compare(est, "causal", 3, b=256, q=64, k=12, p=3, t_len=40)
+
+
+@pytest.mark.parametrize("est", ["snap1", "uoro", "dni"])
+def test_kernels_keep_the_weight_norms_of_the_divergence_check(est):
+    """The update kernels write ||W||^2 (and DNI's ||A||^2) as they write the matrices; the
+    divergence check reads those instead of another pass over W."""
+    _, trit = _pair(est, "causal", 1, b=3, q=5, k=3, p=2, dtype=torch.float64)
+    ys = torch.tensor(np.sin(0.3 * np.arange(6)[None, :, None] + np.arange(3)[:, None, None]
+                             + 0.2 * np.arange(2)), device=DEVICE, dtype=torch.float64)
+    for t in range(6):
+        rnn_step_triton(trit, ys[:, t])
+    assert trit.w_sq is not None
+    torch.testing.assert_close(trit.w_sq, (trit.w * trit.w).sum(dim=(1, 2)), rtol=1e-12, atol=0)
+    if est == "dni":
+        torch.testing.assert_close(trit.credit_sq, (trit.credit * trit.credit).sum(dim=(1, 2)),
+                                   rtol=1e-12, atol=0)
+
+
+def test_triton_resets_diverging_rows_like_the_twin():
+    """A row whose weights explode is found from the kernel-kept norms and re-initialised in the
+    same step as on the twin (which computes the norms itself)."""
+    cfg = BatchedRNNConfig("snap1", n_hidden=4, history=2, n_features=2, horizon=1)
+    kw = {"seeds": [3, 4], "lr": [40.0, 0.01], "clip": [1e9, 100.0], "device": DEVICE,
+          "dtype": torch.float64}
+    twin, trit = new_state(cfg, **kw), new_state(cfg, **kw)
+    ys = 50.0 * np.sin(0.4 * np.arange(25)[:, None, None] + np.arange(2)[None, :, None]
+                       + 0.3 * np.arange(2))
+    for t in range(25):
+        y = torch.tensor(ys[t], device=DEVICE, dtype=torch.float64)
+        pa = rnn_step_torch(twin, y)
+        pb = rnn_step_triton(trit, y)
+        torch.testing.assert_close(pb, pa, rtol=1e-9, atol=1e-9)
+    assert int(twin.resets[0]) >= 1
+    assert trit.resets.tolist() == twin.resets.tolist()
+    torch.testing.assert_close(trit.w_sq, (trit.w * trit.w).sum(dim=(1, 2)), rtol=1e-12, atol=0)
