@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.motionpredict-installed
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint install clean docs-screenshots bench
+.PHONY: demo test lint install clean docs-screenshots bench typecheck
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen TRITON_INTERPRET=1 $(BIN)/python -m pytest -q
+
+# mypy cannot follow the editable install's package-dir mapping (registration/, kernels/ and gui/
+# are motionpredict.registration, .kernels and .gui), so it checks a tree of symbolic links with
+# the installed layout in build/typecheck: errors in those folders read motionpredict/<name>/...
+TYPECHECK_TREE := build/typecheck
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK_TREE)/motionpredict && mkdir -p $(TYPECHECK_TREE)/motionpredict
+	for e in $(CURDIR)/motionpredict/*; do ln -s "$$e" $(TYPECHECK_TREE)/motionpredict/; done
+	for d in registration kernels gui; do ln -s $(CURDIR)/$$d $(TYPECHECK_TREE)/motionpredict/$$d; done
+	cd $(TYPECHECK_TREE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p motionpredict
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done

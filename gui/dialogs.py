@@ -8,6 +8,7 @@ traceback of unexpected errors under "Show Details".
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -157,6 +158,16 @@ class MetadataDialog(QDialog):
         self.accept()
 
 
+class CinePhantomParameters(TypedDict):
+    """Keyword arguments of ``motionpredict.phantom.make_cine`` chosen in :class:`PhantomDialog`."""
+
+    seed: int
+    n_frames: int
+    frame_period_s: float
+    shape: tuple[int, int]
+    spacing_mm: tuple[float, float]
+
+
 class PhantomDialog(QDialog):
     """Parameters of a synthetic cine phantom (``motionpredict.phantom.make_cine``)."""
 
@@ -194,8 +205,8 @@ class PhantomDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
-    def parameters(self) -> dict[str, object]:
-        """Keyword arguments for ``make_cine``."""
+    def parameters(self) -> CinePhantomParameters:
+        """Keyword arguments for ``make_cine`` (frame period in s, spacing in mm)."""
         n = self.size_px.value()
         sp = self.spacing_mm.value()
         return {

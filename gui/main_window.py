@@ -383,10 +383,10 @@ class MainWindow(QMainWindow):
             self.contour_check.setChecked(d.show_contours)
             self.window_spin.setValue(d.window)
             self.level_spin.setValue(d.level)
-            seq = self.model.sequence
-            is3d = seq is not None and seq.ndim == 3
-            self.slice_spin.setEnabled(is3d)
-            self.slice_spin.setRange(0, seq.shape[0] - 1 if is3d else 0)
+            seq = self.model.image_sequence  # None for marker trajectories: no slices
+            last_slice = seq.shape[0] - 1 if seq is not None and seq.ndim == 3 else None
+            self.slice_spin.setEnabled(last_slice is not None)
+            self.slice_spin.setRange(0, last_slice or 0)
             self.slice_spin.setValue(d.slice_index)
             self.speed_spin.setValue(self.model.speed)
         finally:
@@ -676,9 +676,9 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[str]:
         """Recently opened paths, newest first."""
         value = self.qsettings.value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        if isinstance(value, str):  # an INI file holding one path reads back as a string
+            return [value]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()

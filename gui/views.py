@@ -295,7 +295,8 @@ class FrameViews(QWidget):
         m = self.model
         for v in self.views():
             v.clear_overlays()
-        if m.sequence is None or m.position < 0 or m.is_markers:
+        seq = m.image_sequence  # None without a sequence or for marker trajectories
+        if seq is None or m.position < 0:
             for v in self.views():
                 v.set_image(None, window=1, level=0)
                 v.info = ""
@@ -310,9 +311,9 @@ class FrameViews(QWidget):
         d = m.display
         t = m.position
         h = m.horizon_steps
-        spacing = (m.sequence.spacing[-2], m.sequence.spacing[-1])
+        spacing = (seq.spacing[-2], seq.spacing[-1])
         period_ms = m.frame_period_s * 1e3
-        t_s = m.sequence.times[t]
+        t_s = seq.times[t]
         first = m.first_frame if m.first_frame is not None else 0
         kind = " (training)" if t < first else ""
         self.acquired.title = f"Acquired  frame {t}{kind}  t = {t_s:.2f} s"

@@ -200,12 +200,12 @@ def choose_n_components(
     n_max = min(int(max_components), train.shape[0])
     if n_max < 1:
         raise ConfigurationError(f"max_components must be >= 1, got {max_components}")
-    full = PCAMotionModel(n_max).fit(train)
+    mean, components = PCAMotionModel(n_max).fit(train)._check_fitted()
     errors: dict[int, float] = {}
     for n in range(1, n_max + 1):
         model = PCAMotionModel(n)
-        model.mean_ = full.mean_
-        model.components_ = full.components_[:n]  # nested modes: same as refitting with n
+        model.mean_ = mean
+        model.components_ = components[:n]  # nested modes: same as refitting with n
         errors[n] = float(np.mean(model.truncation_error_mm(fields_validation, mask)))
     best = min(errors.values())
     chosen = min(n for n, e in errors.items() if e <= best + float(tolerance_mm) + _SLACK_MM)

@@ -676,7 +676,8 @@ def run_sequence(
     assert first is not None
     h = pipeline.horizon_steps
     is_cine = isinstance(pipeline, OnlineFramePipeline)
-    n = pipeline.sequence.n_frames if is_cine else pipeline.trajectories.n_samples
+    n = (pipeline.sequence.n_frames if isinstance(pipeline, OnlineFramePipeline)
+         else pipeline.trajectories.n_samples)
     start, stop = window if window is not None else (first + h, n)
     if not first + h <= start < stop <= n:
         raise ConfigurationError(
@@ -700,16 +701,17 @@ def run_sequence(
         r = pipeline.process(t)
         acquired[t] = r
     targets = np.arange(start, stop)
+    scored = range(start, stop)  # the same target indices as Python ints (dictionary keys)
     settings = pipeline.settings()
-    stages = {s: np.array([pred_by_target[i].stage_ms[s] for i in targets])
+    stages = {s: np.array([pred_by_target[i].stage_ms[s] for i in scored])
               for s in pred_by_target[start].stage_ms}
     metrics: dict[str, float] = {}
     if is_cine:
         assert isinstance(pipeline, OnlineFramePipeline)
-        w = np.array([acquired[i].weights for i in targets])
-        pw = np.array([pred_by_target[i].predicted_weights for i in targets])
-        lk = np.array([acquired[i].field_mm for i in targets])
-        pf = np.array([pred_by_target[i].predicted_field_mm for i in targets])
+        w = np.array([acquired[i].weights for i in scored])
+        pw = np.array([pred_by_target[i].predicted_weights for i in scored])
+        lk = np.array([acquired[i].field_mm for i in scored])
+        pf = np.array([pred_by_target[i].predicted_field_mm for i in scored])
         metrics.update(M.field_metrics(pf, lk, roi=roi, prefix="dvf"))
         rebuilt = np.asarray(pipeline.model.reconstruct(w), dtype=np.float32)
         metrics.update(M.field_metrics(rebuilt, lk, roi=roi, prefix="pca_truncation"))
@@ -717,7 +719,7 @@ def run_sequence(
             tf = np.asarray(true_fields.fields[targets], dtype=np.float32)
             metrics.update(M.field_metrics(pf, tf, roi=roi, prefix="dvf_true"))
             metrics.update(M.field_metrics(lk, tf, roi=roi, prefix="lk_vs_true"))
-        frames = np.array([pred_by_target[i].predicted_frame for i in targets])
+        frames = np.array([pred_by_target[i].predicted_frame for i in scored])
         truth = pipeline.sequence.frames[targets]
         metrics.update(M.image_metrics(frames, truth, true_range=true_range(pipeline.sequence)))
         if roi is not None:
@@ -729,7 +731,7 @@ def run_sequence(
     else:
         assert isinstance(pipeline, OnlineMarkerPipeline)
         w = pipeline.trajectories.as_series()[targets]
-        pw = np.array([pred_by_target[i].predicted_positions.ravel() for i in targets])
+        pw = np.array([pred_by_target[i].predicted_positions.ravel() for i in scored])
         metrics.update(M.marker_metrics(pw, w))
         pred_frames = acq_frames = None
     metrics.update(M.stage_summary(stages))

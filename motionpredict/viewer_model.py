@@ -260,6 +260,21 @@ def predicted_values(result: Any) -> np.ndarray:
     return np.asarray(w, dtype=np.float64)
 
 
+def result_array(result: ResultLike, name: str) -> np.ndarray:
+    """Array attribute ``name`` of a pipeline result, e.g. ``predicted_frame`` of a frame result or
+    ``predicted_positions`` (mm) of a marker result.
+
+    Raises
+    ------
+    ConfigurationError
+        When the result has no such attribute (a marker result asked for a frame, or the reverse).
+    """
+    value = getattr(result, name, None)
+    if value is None:
+        raise ConfigurationError(f"{type(result).__name__} of frame {result.t} has no {name}")
+    return np.asarray(value)
+
+
 def _check_period(frame_period_s: float) -> float:
     p = float(frame_period_s)
     if not (math.isfinite(p) and p > 0):
@@ -268,27 +283,31 @@ def _check_period(frame_period_s: float) -> float:
 
 
 # ------------------------------------------------------------------------------------- pipeline
-class FrameResultLike(Protocol):
-    """What the viewer needs from ``motionpredict.pipeline.FrameResult``."""
+class ResultLike(Protocol):
+    """What the viewer needs from every pipeline result.
+
+    The rest depends on the sequence kind and is read by name (:func:`result_array`,
+    :func:`measured_values`, :func:`predicted_values`): a frame result
+    (``motionpredict.pipeline.FrameResult``) has ``weights``, ``predicted_weights``,
+    ``predicted_field_mm``, ``predicted_frame`` and ``field_mm``; a marker result
+    (``motionpredict.pipeline.MarkerResult``) has ``positions`` and ``predicted_positions`` (mm).
+    """
 
     t: int
     target_t: int
-    weights: np.ndarray
-    predicted_weights: np.ndarray
-    predicted_field_mm: np.ndarray
-    predicted_frame: np.ndarray
     stage_ms: dict[str, float]
 
 
 class PipelineLike(Protocol):
-    """What the viewer needs from ``motionpredict.pipeline.OnlineFramePipeline``."""
+    """What the viewer needs from ``motionpredict.pipeline.OnlineFramePipeline`` (or
+    ``OnlineMarkerPipeline``)."""
 
     @property
     def horizon_steps(self) -> int: ...
 
     def prepare(self, progress: Callable[[int, int], None] | None = None) -> None: ...
 
-    def process(self, t: int) -> FrameResultLike: ...
+    def process(self, t: int) -> ResultLike: ...
 
 
 #: Builds one pipeline: ``factory(sequence, method=..., horizon_s=..., mode=..., ...)``.
@@ -324,7 +343,7 @@ class FrameOutput:
     """
 
     t: int
-    results: dict[str, FrameResultLike]
+    results: dict[str, ResultLike]
     read_ms: float
 
 
@@ -729,7 +748,7 @@ class ViewerModel:
 
     def __init__(self) -> None:
         self.events = ViewerEvents()
-        self.sequence: ImageSequence | None = None
+        self.sequence: Replayable | None = None
         self.source: str = ""
         self.tumour_mask: np.ndarray | None = None
         self.roi: tuple[int, int, int, int] | None = None
@@ -742,7 +761,7 @@ class ViewerModel:
         self.first_frame: int | None = None
         self.training_weights: dict[str, np.ndarray] = {}
         self.horizon_steps_used: int | None = None
-        self.results: dict[str, dict[int, FrameResultLike]] = {}
+        self.results: dict[str, dict[int, ResultLike]] = {}
         self.timings: dict[int, dict[str, float]] = {}
         self._ticks: deque[tuple[float, int]] = deque(maxlen=32)
         self._field_errors: dict[str, dict[int, float]] = {}
@@ -769,22 +788,23 @@ class ViewerModel:
         if n < 3:
             raise ValidationError(f"{source or 'sequence'}: {n} frame(s); at least 3 are needed")
         _check_period(period_of(sequence))
-        markers = isinstance(sequence, PointTrajectories)
-        if markers and (tumour_mask is not None or roi is not None):
-            raise ValidationError("marker trajectories have no image for a mask or a ROI")
-        if tumour_mask is not None:
-            tumour_mask = np.asarray(tumour_mask, dtype=bool)
-            if tumour_mask.shape != sequence.shape:
-                raise ValidationError(
-                    f"tumour mask shape {tumour_mask.shape} differs from the frames' "
-                    f"{sequence.shape}"
-                )
-        if roi is not None:
-            r0, c0, r1, c1 = (int(v) for v in roi)
-            h, w = sequence.shape[-2:]
-            if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
-                raise ValidationError(f"ROI {roi} is outside the {h}x{w} frame")
-            roi = (r0, c0, r1, c1)
+        if isinstance(sequence, PointTrajectories):
+            if tumour_mask is not None or roi is not None:
+                raise ValidationError("marker trajectories have no image for a mask or a ROI")
+        else:
+            if tumour_mask is not None:
+                tumour_mask = np.asarray(tumour_mask, dtype=bool)
+                if tumour_mask.shape != sequence.shape:
+                    raise ValidationError(
+                        f"tumour mask shape {tumour_mask.shape} differs from the frames' "
+                        f"{sequence.shape}"
+                    )
+            if roi is not None:
+                r0, c0, r1, c1 = (int(v) for v in roi)
+                h, w = sequence.shape[-2:]
+                if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
+                    raise ValidationError(f"ROI {roi} is outside the {h}x{w} frame")
+                roi = (r0, c0, r1, c1)
         self.sequence = sequence
         self.source = source or sequence.provenance.source
         self.tumour_mask = tumour_mask
@@ -828,10 +848,9 @@ class ViewerModel:
             raise ConfigurationError(f"field display must be one of {FIELD_DISPLAYS}")
         if "window" in changes and not float(changes["window"]) > 0:
             raise ConfigurationError(f"window must be positive, got {changes['window']}")
-        if "slice_index" in changes and self.image_sequence is not None and self.sequence.ndim == 3:
-            changes["slice_index"] = int(
-                np.clip(changes["slice_index"], 0, self.sequence.shape[0] - 1)
-            )
+        seq = self.image_sequence
+        if "slice_index" in changes and seq is not None and seq.ndim == 3:
+            changes["slice_index"] = int(np.clip(changes["slice_index"], 0, seq.shape[0] - 1))
         self.display = replace(self.display, **changes)
         if "slice_index" in changes:
             self._update_contours()
@@ -1028,7 +1047,7 @@ class ViewerModel:
         image = np.asarray(image)
         return image[self.display.slice_index] if image.ndim == 3 else image
 
-    def result(self, t: int, method: str | None = None) -> FrameResultLike | None:
+    def result(self, t: int, method: str | None = None) -> ResultLike | None:
         """The result computed when frame ``t`` was acquired, or ``None``."""
         return self.results.get(method or self.primary, {}).get(int(t))
 
@@ -1100,9 +1119,10 @@ class ViewerModel:
         return self._moved_contours(f)
 
     def _moved_contours(self, f: np.ndarray | None) -> list[np.ndarray]:
-        if f is None or self.sequence is None or not self._contours:
+        seq = self.image_sequence  # marker trajectories have no contours
+        if f is None or seq is None or not self._contours:
             return []
-        spacing = self.sequence.spacing[-2:]
+        spacing = seq.spacing[-2:]
         return [move_points(c, f, spacing) for c in self._contours]
 
     # ------------------------------------------------------------------ 4DCT: orthogonal slices
@@ -1305,13 +1325,14 @@ class ViewerModel:
         m = method or self.primary
         res = self.results.get(m, {})
         out_t, out_e = [], []
-        if self.image_sequence is None:
+        seq = self.image_sequence
+        if seq is None:
             return np.zeros(0), np.zeros(0)
         for t in sorted(res):
             target = int(res[t].target_t)
             if target <= self.newest:
-                d = np.asarray(res[t].predicted_frame, np.float64) - self.sequence.frames[target]
-                out_t.append(float(self.sequence.times[target]))
+                d = result_array(res[t], "predicted_frame").astype(np.float64) - seq.frames[target]
+                out_t.append(float(seq.times[target]))
                 out_e.append(float(np.sqrt(np.mean(d * d))))
         return np.asarray(out_t, dtype=np.float64), np.asarray(out_e, dtype=np.float64)
 
@@ -1370,12 +1391,13 @@ class ViewerModel:
         source = f"predicted by motionpredict ({m}, {self.settings.mode}) from {self.source}"
         if isinstance(seq, PointTrajectories):
             return PointTrajectories(
-                positions=np.stack([np.asarray(res[t].predicted_positions) for t in ts]),
+                positions=np.stack([result_array(res[t], "predicted_positions") for t in ts]),
                 times=times,
                 names=seq.names,
                 provenance=Provenance(source=source, extra=extra),
             )
-        frames = np.stack([np.asarray(res[t].predicted_frame, dtype=np.float32) for t in ts])
+        frames = np.stack([result_array(res[t], "predicted_frame").astype(np.float32)
+                           for t in ts])
         prov = Provenance(
             source=f"predicted by motionpredict ({m}, {self.settings.mode}) from {self.source}",
             spacing_source=seq.provenance.spacing_source,

@@ -97,13 +97,14 @@ class DISRegistrar(_OpenCV2D):
             )
         super().__init__(reference)
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
 
     def register(self, moving: Any, init: Any = None) -> np.ndarray:
         """Flow ``(2, H, W)`` px from the reference to ``moving``."""
         mov, init = self._check(moving, init)
         flow0 = self._to_cv(init)  # DIS starts from a given flow of the right size and type
-        flow = self._dis.calc(self._ref8, self._to8(mov), flow0)
+        # opencv stub types the in/out flow as required; None (no initial flow) is valid
+        flow = self._dis.calc(self._ref8, self._to8(mov), flow0)  # type: ignore[arg-type]
         return np.ascontiguousarray(np.stack([flow[..., 1], flow[..., 0]]), dtype=np.float32)
 
 
@@ -125,8 +126,9 @@ class FarnebackRegistrar(_OpenCV2D):
         mov, init = self._check(moving, init)
         flow0 = self._to_cv(init)
         flags = cv2.OPTFLOW_USE_INITIAL_FLOW if flow0 is not None else 0
-        flow = cv2.calcOpticalFlowFarneback(self._ref8, self._to8(mov), flow0, *self.options,
-                                            flags)
+        # opencv stub types the in/out flow as required; None (no initial flow) is valid
+        flow = cv2.calcOpticalFlowFarneback(self._ref8, self._to8(mov), flow0,  # type: ignore[arg-type]
+                                            *self.options, flags)
         return np.ascontiguousarray(np.stack([flow[..., 1], flow[..., 0]]), dtype=np.float32)
 
 

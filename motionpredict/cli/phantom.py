@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 2:
         raise ConfigurationError(f"--frames must be at least 2, got {args.frames}")
     kw: dict[str, Any] = {"seed": args.seed}
+    result: phantom.PhantomCine | phantom.PhantomCT | phantom.PhantomMarkers
     if args.kind == "cine":
         if args.frames:
             kw["n_frames"] = args.frames
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         result = phantom.make_markers(**kw)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    if args.kind == "markers":
+    if isinstance(result, phantom.PhantomMarkers):
         written.append(write_points_csv(result.sequence, out / "markers.csv"))
     else:
         seq = result.sequence
@@ -78,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(write_image(seq, out / f"{args.kind}.mha"))
         written.append(write_fields(result.true_fields, out / "truth" / "fields.mha"))
     written.append(write_points_csv(result.tumour, out / "truth" / "tumour.csv"))
-    params = getattr(result, "params", None)
-    record = params.to_dict() if hasattr(params, "to_dict") else None
+    record = result.params.to_dict()
     with atomic_path(out / "phantom.json") as tmp:
         tmp.write_text(
             json.dumps(

@@ -30,6 +30,7 @@ replays the series exactly, and the same seed gives the same series.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +315,7 @@ class BreathingSeries:
             out = out + noise * np.random.default_rng(seed).standard_normal(out.shape)
         return out
 
-    def with_params(self, **changes: object) -> BreathingSeries:
+    def with_params(self, **changes: Any) -> BreathingSeries:
         """Same phases, a record with some fields changed."""
         return BreathingSeries(self.reference, self.phase_fields, replace(self.params, **changes))
 

@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -24,9 +24,12 @@ from motionpredict.phantom.records import to_jsonable
 from motionpredict.sequences import ImageSequence, Provenance
 
 
-def is_ct4d(data: Any, meta: Mapping[str, Any] | None) -> bool:
+def is_ct4d(data: object, meta: Mapping[str, Any] | None) -> TypeGuard[ImageSequence]:
     """True for 3D phase volumes of a 4DCT: a ``sequence.json`` or dataset card of kind
-    ``ct4d-phases``, or a phantom 4DCT (``make_ct4d`` output)."""
+    ``ct4d-phases``, or a phantom 4DCT (``make_ct4d`` output).
+
+    Only an :class:`ImageSequence` of volumes qualifies (marker trajectories never do, whatever
+    the metadata says), so a true result narrows ``data`` to :class:`ImageSequence`."""
     if not isinstance(data, ImageSequence) or data.ndim != 3:
         return False
     if (meta or {}).get("kind") == "ct4d-phases":

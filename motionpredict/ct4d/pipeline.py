@@ -35,18 +35,33 @@ from motionpredict.pipeline import horizon_to_steps
 from motionpredict.registration import roi_from_bounds, warp_forward
 
 
-def roi_mask_xyz(roi: Mapping[str, Sequence[int]], shape: tuple[int, int, int]) -> np.ndarray:
+def roi_mask_xyz(roi: Mapping[str, Sequence[int]], shape: tuple[int, ...]) -> np.ndarray:
     """Tumour ROI mask from 1-based inclusive ``x``, ``y``, ``z`` voxel ranges (sequence.json).
 
     The ranges follow the reference implementation's MATLAB convention: ``x`` = columns,
     ``y`` = rows, ``z`` = slices, so the mask in array-axis order ``(slices, rows, cols)`` spans
     ``z``, ``y``, ``x``.
+
+    Parameters
+    ----------
+    roi
+        ``{"x": [first, last], "y": [first, last], "z": [first, last]}``, 1-based inclusive.
+    shape
+        ``(D, H, W)`` volume shape.
+
+    Raises
+    ------
+    ConfigurationError
+        When a range is missing or is not two integers.
     """
+    bounds: list[tuple[int, int]] = []
     try:
-        bounds = [tuple(int(v) for v in roi[k]) for k in ("z", "y", "x")]
+        for k in ("z", "y", "x"):
+            first, last = (int(v) for v in roi[k])
+            bounds.append((first, last))
     except (KeyError, TypeError, ValueError):
         raise ConfigurationError(f"ROI needs x, y and z ranges [first, last], got {roi}") from None
-    return roi_from_bounds(bounds, shape)  # type: ignore[arg-type]
+    return roi_from_bounds(bounds, shape)
 
 
 @dataclass
@@ -236,7 +251,7 @@ def predict_volume(reference: np.ndarray, model: CorrespondenceModel, surrogate:
 
 
 def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
-                     predicted_surrogate: np.ndarray, indices: Sequence[int],
+                     predicted_surrogate: np.ndarray, indices: Sequence[int] | np.ndarray,
                      roi_mask: np.ndarray, *,
                      actual_cache: dict[int, np.ndarray] | None = None,
                      predicted_out: dict[int, np.ndarray] | None = None) -> VolumeForecast:
@@ -251,7 +266,7 @@ def evaluate_volumes(series: BreathingSeries, model: CorrespondenceModel,
     predicted_surrogate
         ``(T, p)`` forecast surrogate aligned to the sample it is for.
     indices
-        Samples to evaluate (each must have a forecast).
+        ``(n,)`` integer samples to evaluate (each must have a forecast).
     roi_mask
         ``(D, H, W)`` bool tumour ROI for the metrics.
     actual_cache

@@ -91,19 +91,22 @@ def orthogonal_views(volume: np.ndarray, spacing: tuple[float, ...], *,
     for name, m in masks.items():
         if np.shape(m) != vol.shape:
             raise ValidationError(f"mask {name!r} has shape {np.shape(m)}, volume {vol.shape}")
-    if centre is None:
+    point: tuple[int, ...]
+    if centre is not None:
+        point = centre
+    else:
         first = next(iter(masks.values()), None)
         if first is not None and np.asarray(first, dtype=np.float64).sum() > 0:
             w = np.asarray(first, dtype=np.float64)
             grid = np.indices(vol.shape).reshape(3, -1)
-            centre = tuple(round(float(v)) for v in grid @ w.ravel() / w.sum())
+            point = tuple(round(float(v)) for v in grid @ w.ravel() / w.sum())
         else:
-            centre = tuple(n // 2 for n in vol.shape)
-    if any(not 0 <= c < n for c, n in zip(centre, vol.shape, strict=True)):
-        raise ValidationError(f"centre {centre} outside the volume {vol.shape}")
+            point = tuple(n // 2 for n in vol.shape)
+    if any(not 0 <= c < n for c, n in zip(point, vol.shape, strict=True)):
+        raise ValidationError(f"centre {point} outside the volume {vol.shape}")
     views = []
     for axis, plane in PLANES:
-        index = int(centre[axis])
+        index = int(point[axis])
         image = np.take(vol, index, axis=axis)
         rest = [s for a, s in enumerate(spacing) if a != axis]
         contours = {

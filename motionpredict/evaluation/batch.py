@@ -94,7 +94,7 @@ class LoadedSequence:
 
 def expand_sequences(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Replace a folder of sequence folders (each with a ``sequence.json``) by one entry each."""
-    out = []
+    out: list[dict[str, Any]] = []
     for s in specs:
         p = Path(s["path"]) if "path" in s else None
         if p is not None and p.is_dir() and read_sidecar(p) is None:
@@ -117,11 +117,14 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
     true_fields = None
     roi = None
     meta: dict[str, Any] = {}
+    kw: dict[str, Any]
+    data: ImageSequence | PointTrajectories
     if "phantom" in spec:
         from motionpredict import phantom as ph
 
         kind = spec["phantom"]
         seed = int(spec.get("seed", 0))
+        p: ph.PhantomCine | ph.PhantomCT | ph.PhantomMarkers
         if kind == "cine":
             kw = {k: spec[k] for k in ("n_frames", "frame_period_s") if k in spec}
             if "shape" in spec:
@@ -142,7 +145,7 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
             kw = {k: spec[k] for k in ("duration_s", "rate_hz") if k in spec}
             p = ph.make_markers(seed=seed, **kw)
         data = p.sequence
-        if isinstance(data, ImageSequence):
+        if not isinstance(p, ph.PhantomMarkers):
             true_fields = np.asarray(p.true_fields.fields, dtype=np.float32)
             roi = np.asarray(p.tumour_mask, dtype=bool)
         name = spec.get("name") or f"phantom-{kind}-{seed}"
@@ -176,7 +179,10 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
         if isinstance(data, ImageSequence):
             roi = roi_from_sidecar(meta, data.shape)
     if "roi" in spec:
-        roi = roi_from_sidecar({"roi": spec["roi"]}, data.shape)  # type: ignore[union-attr]
+        if not isinstance(data, ImageSequence):
+            raise ConfigurationError(f"sequence {name}: marker trajectories have no image for a "
+                                     "'roi'; remove it from the configuration")
+        roi = roi_from_sidecar({"roi": spec["roi"]}, data.shape)
     from motionpredict.ct4d.command import is_ct4d
 
     if is_ct4d(data, meta):
@@ -382,7 +388,7 @@ def ct4d_setup(job: dict[str, Any], seq: LoadedSequence,
     if key in _CT4D:
         return _CT4D[key]
     data = seq.data
-    assert isinstance(data, ImageSequence) and seq.ct4d is not None
+    assert isinstance(data, ImageSequence) and seq.ct4d is not None and seq.roi is not None
     fields, reg_ms, lk = register_all(data, lk_params=job["lk"] or None, reference_index=ref_index,
                                 backend=job["backend"], cache=job_cache(job, run_dir))
     dfs = DisplacementFieldSeries(fields=np.asarray(fields), spacing=data.spacing,
@@ -497,7 +503,7 @@ def _save_artifacts(run_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> s
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
     os.close(fd)
     try:
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, allow_pickle=False, **arrays)
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):

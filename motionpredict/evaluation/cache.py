@@ -90,7 +90,7 @@ class ArrayCache:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
             os.close(fd)
             try:
-                np.savez(tmp, **out)
+                np.savez(tmp, allow_pickle=False, **out)
                 os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache must be readable
                 os.replace(tmp, path)
             finally:

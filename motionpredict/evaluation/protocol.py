@@ -80,6 +80,8 @@ def splits_from_one_based(d: dict[str, Any], n: int, source: str) -> Splits:
     try:
         tr = (int(d["train"][0]) - 1, int(d["train"][1]))
         cvk = d.get("cv", d.get("validation"))
+        if cvk is None:
+            raise KeyError("cv")
         cv = (int(cvk[0]) - 1, int(cvk[1]))
         if "test" in d:
             te = (int(d["test"][0]) - 1, int(d["test"][1]))

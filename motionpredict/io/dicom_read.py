@@ -389,8 +389,8 @@ def _group(
 
 
 def _distinct_positions(recs: list[DicomFile]) -> bool:
-    pos = [r.ipp for r in recs]
-    return all(p is not None for p in pos) and len(
+    pos = [r.ipp for r in recs if r.ipp is not None]
+    return len(pos) == len(recs) and len(
         {tuple(round(v, 3) for v in p) for p in pos}
     ) == len(pos)
 
@@ -419,7 +419,7 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
         sp = _vec(item, "PixelSpacing", 2) if item is not None else None
     if sp is None or not all(s > 0 for s in sp):
         return None
-    return sp  # DICOM order: (row spacing, column spacing) = array order
+    return sp[0], sp[1]  # DICOM order: (row spacing, column spacing) = array order
 
 
 def _normal(iop: tuple[float, ...] | None) -> np.ndarray:
@@ -532,10 +532,10 @@ def _multiframe_times(rec: DicomFile) -> np.ndarray | None:
         try:
             for item in per:
                 fc = _first_item(item, "FrameContentSequence")
-                v = parse_dicom_datetime(_get(fc, "FrameAcquisitionDateTime")) if fc else None
-                if v is None:
+                when = parse_dicom_datetime(_get(fc, "FrameAcquisitionDateTime")) if fc else None
+                if when is None:
                     return None
-                out.append(v)
+                out.append(when)
         except TypeError:
             return None
         return np.asarray(out) if len(out) == rec.n_frames else None
@@ -680,7 +680,7 @@ def _finish(
     times, t_src = hints.resolve_times(header_times, frames.shape[0], where, problem)
     if period_source_header and t_src == "acquisition-times":
         t_src = "header"
-    extra = {"dicom": _dicom_extra(rec0)}
+    extra: dict[str, Any] = {"dicom": _dicom_extra(rec0)}
     if sop_uids:
         extra["dicom"]["n_sop_instances"] = len(sop_uids)
     slope, inter = _rescale(rec0.ds)

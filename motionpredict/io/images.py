@@ -115,9 +115,9 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
     arr = sitk.GetArrayFromImage(img)  # (T, [D,] H, W)
     raw_range = _raw_range_of(arr.dtype)
     if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)).ravel()
+        nonfinite = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)).ravel()
         raise InputFileError(
-            path, f"the image contains NaN or Inf values (frames {bad[:5].tolist()})"
+            path, f"the image contains NaN or Inf values (frames {nonfinite[:5].tolist()})"
         )
     spacing = np.asarray(img.GetSpacing())
     origin = np.asarray(img.GetOrigin())

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
@@ -133,7 +134,8 @@ def parse_dicom_datetime(
     return None
 
 
-def _reliable(values: Sequence[float | None]) -> bool:
+def _reliable(values: Sequence[float | None]) -> TypeGuard[Sequence[float]]:
+    """True when every value is present and no two are equal (a usable ordering key)."""
     if any(v is None for v in values):
         return False
     arr = np.asarray(values, dtype=np.float64)
@@ -166,7 +168,8 @@ def choose_order(frames: Sequence[FrameKeys]) -> tuple[list[int], str]:
     ]
     for name, values in candidates:
         if _reliable(values):
-            order = sorted(range(len(frames)), key=lambda i, v=values: (v[i], frames[i].path.name))
+            keys = [(v, f.path.name) for v, f in zip(values, frames, strict=True)]
+            order = sorted(range(len(frames)), key=keys.__getitem__)
             return order, name
     order = sorted(range(len(frames)), key=lambda i: natural_key(frames[i].path.name))
     return order, "file-name"

@@ -243,10 +243,9 @@ def _write_series(
         normal = list(np.cross(col_dir, row_dir))
     if src is not None and seq.ndim == 2 and "ImagePositionPatient" in src:
         ipp0 = [float(v) for v in src.ImagePositionPatient]
-    elif seq.ndim == 2:
-        ipp0 = [seq.origin[1], seq.origin[0], 0.0]
     else:
-        ipp0 = list(seq.origin[::-1])
+        origin = (0.0,) * seq.ndim if seq.origin is None else seq.origin  # None: zeros
+        ipp0 = [origin[1], origin[0], 0.0] if seq.ndim == 2 else list(origin[::-1])
     base = _dt.datetime.combine(EPOCH, _dt.time(0, 0, 0))
     if keep_identifiers and src is not None:
         t0 = parse_dicom_datetime(

@@ -128,7 +128,8 @@ def _write_seq_nrrd(seq: ImageSequence, path: Path) -> Path:
 
     frames = seq.frames if seq.ndim == 3 else seq.frames[:, None]
     spacing = seq.spacing if seq.ndim == 3 else (1.0, *seq.spacing)
-    origin = seq.origin if seq.ndim == 3 else (0.0, *seq.origin)
+    org = (0.0,) * seq.ndim if seq.origin is None else seq.origin  # None: zeros, as in the model
+    origin = org if seq.ndim == 3 else (0.0, *org)
     direction = np.eye(3)
     if seq.ndim == 3:
         direction = np.asarray(seq.direction)
@@ -251,6 +252,7 @@ def write_points_csv(traj: PointTrajectories, path: str | Path) -> Path:
     The file reads back with :func:`motionpredict.io.load`.
     """
     path = Path(path)
+    assert traj.names is not None  # PointTrajectories.__post_init__ fills the default names
     header = ["t"] + [f"{n}_{a}" for n in traj.names for a in "xyz"]
     with atomic_path(path) as tmp:
         with tmp.open("w", newline="", encoding="utf-8") as fh:

@@ -389,8 +389,8 @@ def draw_cine_params(
         cardiac_phase_rad=float(2 * np.pi * draws[3]),
     )
     return CineParams(
-        shape=shape,  # type: ignore[arg-type]
-        spacing_mm=spacing_mm,  # type: ignore[arg-type]
+        shape=shape,
+        spacing_mm=spacing_mm,
         n_frames=int(n_frames),
         frame_period_s=float(frame_period_s),
         noise_sigma=float(noise_sigma),

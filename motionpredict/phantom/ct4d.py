@@ -397,8 +397,8 @@ def draw_ct_params(
         lateral_ratio=float(0.03 + 0.07 * draws[1]),
     )
     return CTParams(
-        shape=shape,  # type: ignore[arg-type]
-        spacing_mm=spacing_mm,  # type: ignore[arg-type]
+        shape=shape,
+        spacing_mm=spacing_mm,
         n_phases=int(n_phases),
         frame_period_s=None if frame_period_s is None else float(frame_period_s),
         noise_hu=float(noise_hu),

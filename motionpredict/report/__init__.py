@@ -8,33 +8,44 @@ only sequence names, dataset names, licences and citations are shown.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from motionpredict.report.data import ReportData, load_report_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from motionpredict.report.content import Table
+
+    #: One report section: its heading and the figures and tables under it, in order.
+    Section = tuple[str, list[Figure | Table]]
 
 __all__ = ["ReportData", "build_report", "load_report_data"]
 
 
-def _sections(data: ReportData) -> list:
+def _sections(data: ReportData) -> list[Section]:
     from motionpredict.report import content, figures
 
-    secs = []
+    secs: list[Section] = []
     for kind in data.kinds():
         secs.append((f"Error vs horizon ({kind})", [figures.error_vs_horizon(data, kind)]))
     per_seq = content.sequence_tables(data)
     for seq in data.sequences():
-        items: list = [t for t in per_seq if t.title.startswith(f"{seq}:")]
+        items: list[Figure | Table] = [t for t in per_seq if t.title.startswith(f"{seq}:")]
         for fig in (figures.traces(data, seq), figures.triplets(data, seq)):
             if fig is not None:
                 items.append(fig)
         secs.append((f"Sequence {seq}", items))
-    lats = [f for f in (figures.latency(data, kind) for kind in data.kinds()) if f is not None]
+    lats: list[Figure | Table] = [
+        f for f in (figures.latency(data, kind) for kind in data.kinds()) if f is not None
+    ]
     if lats:
         secs.append(("Latency per stage", lats))
     comparisons = content.comparison_tables(data)
     if comparisons:
-        secs.append(("Paired comparisons", comparisons))
+        secs.append(("Paired comparisons", list(comparisons)))
     secs.append(("Settings", [content.settings_table(data)]))
-    prov: list = [content.provenance_table(data)]
+    prov: list[Figure | Table] = [content.provenance_table(data)]
     err = content.error_table(data)
     if err is not None:
         prov.append(err)

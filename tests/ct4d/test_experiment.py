@@ -42,3 +42,4 @@ def test_is_ct4d(tiny_ct):
     plain.provenance = type(plain.provenance)()
     assert not is_ct4d(plain, {"kind": "cine-mri-2d"})
     assert not is_ct4d(tiny_ct.true_fields, None)
+    assert not is_ct4d(tiny_ct.tumour, {"kind": "ct4d-phases"})  # points, whatever the sidecar

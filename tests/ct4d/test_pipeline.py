@@ -90,6 +90,13 @@ def test_roi_mask_xyz_follows_matlab_axes():
         roi_mask_xyz({"x": [1, 2]}, (6, 5, 4))
 
 
+@pytest.mark.parametrize("bad", [[1, 2, 3], [4], []])
+def test_roi_mask_xyz_rejects_a_range_that_is_not_two_numbers(bad):
+    """A malformed range is a user error naming the ROI (it was an unpacking ValueError)."""
+    with pytest.raises(ConfigurationError, match="x, y and z ranges"):
+        roi_mask_xyz({"x": bad, "y": [1, 2], "z": [1, 2]}, (6, 5, 4))
+
+
 @pytest.fixture(scope="module")
 def series_and_points(tiny_ct):
     ref = tiny_ct.sequence.frames[0]
