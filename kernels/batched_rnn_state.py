@@ -27,12 +27,19 @@ holds the quantities kept from ``t - h``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, TypedDict, get_args
 
 import numpy as np
 import torch
 
 from motionpredict.errors import ConfigurationError
+
+
+class TensorOptions(TypedDict):
+    """Keyword options ``device`` and ``dtype`` of ``torch.zeros`` / ``torch.as_tensor``."""
+
+    device: torch.device | str
+    dtype: torch.dtype
 
 Estimator = Literal["rtrl", "uoro", "snap1", "dni", "fixed"]
 ESTIMATORS: tuple[Estimator, ...] = get_args(Estimator)
@@ -341,7 +348,7 @@ def new_state(
     q, p, n, s = config.n_hidden, config.n_features, config.n_cols, config.n_slots
     causal = config.mode == "causal"
     dni = config.estimator == "dni"
-    kw = {"device": device, "dtype": dtype}
+    kw: TensorOptions = {"device": device, "dtype": dtype}
     state = BatchedRNNState(
         config=config,
         w=torch.zeros((b, q, n), **kw),
@@ -394,7 +401,7 @@ def reinitialise(state: BatchedRNNState, rows: np.ndarray) -> None:
         if state.uoro_rngs is not None:
             state.uoro_rngs[r] = rng
     idx = torch.as_tensor(rows, device=state.w.device)
-    kw = {"device": state.w.device, "dtype": state.w.dtype}
+    kw: TensorOptions = {"device": state.w.device, "dtype": state.w.dtype}
     state.w[idx] = torch.as_tensor(w, **kw)
     state.wc[idx] = torch.as_tensor(wc, **kw)
     for buf in (state.slot_h, state.slot_z, state.slot_yhat, state.slot_wc, state.slot_infl):

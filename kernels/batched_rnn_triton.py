@@ -34,7 +34,12 @@ import triton
 import triton.language as tl
 
 from motionpredict.kernels.backend import TRITON_ESTIMATORS
-from motionpredict.kernels.batched_rnn_state import DNI_LR, UORO_EPS, BatchedRNNState
+from motionpredict.kernels.batched_rnn_state import (
+    DNI_LR,
+    UORO_EPS,
+    BatchedRNNState,
+    TensorOptions,
+)
 from motionpredict.kernels.batched_rnn_torch import (
     ensure_norms,
     forward_torch,
@@ -589,7 +594,7 @@ def _dni_update(
         warec, wa_row, wa_b = state.slot_infl[slot], q, q * q
     else:  # the current W_a = W[:, :, :Q]
         warec, wa_row, wa_b = state.w, n, q * n
-    kw = {"device": state.w.device, "dtype": state.w.dtype}
+    kw: TensorOptions = {"device": state.w.device, "dtype": state.w.dtype}
     blocks = _blocks(state)
     block_q = triton.next_power_of_2(q)
     # BLOCK_Q * 2 must cover R = Q + P + 1 for the final copy of the credit input

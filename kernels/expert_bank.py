@@ -27,6 +27,7 @@ from motionpredict.kernels.batched_rnn_state import (
     ESTIMATORS,
     BatchedRNNConfig,
     BatchedRNNState,
+    TensorOptions,
     new_state,
 )
 
@@ -219,7 +220,7 @@ class RNNExpertBank:
             Time index, recorded with divergence resets.
         """
         st = self.state
-        kw = {"device": st.w.device, "dtype": st.w.dtype}
+        kw: TensorOptions = {"device": st.w.device, "dtype": st.w.dtype}
         b = self.n_experts
         yy = torch.as_tensor(np.asarray(y, dtype=np.float64), **kw).expand(b, -1)
         look = has = None
