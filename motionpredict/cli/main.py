@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "register",
     "predict",
     "evaluate",
+    "train-population",
     "results",
     "report",
     "gui",
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"motionpredict {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"motionpredict.cli.{name}")
+        module = importlib.import_module(f"motionpredict.cli.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
 

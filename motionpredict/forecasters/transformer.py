@@ -13,11 +13,19 @@ mode does not change them.
 * ``transformer``: sequence-specific, trained by :meth:`fit` on the training window.
 * ``transformer-population``: trained beforehand on other sequences by
   :func:`train_population`, which writes the weights to a file; the forecaster loads them from
-  ``weights_path`` (no download, nothing fitted on the sequence being forecast).
+  ``weights_path`` (no download, nothing fitted on the sequence being forecast). The file
+  records the architecture, the horizon in samples, the number of features, the sampling period
+  ``frame_period_s`` (s) and the standardisation convention; the forecaster refuses a file whose
+  settings differ from its own, including a file trained at another sampling period when both
+  periods are known (files written before the period was recorded still load). The command
+  ``motionpredict train-population`` trains such a file from marker sequences.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +38,12 @@ from motionpredict.forecasters.registry import register
 
 #: Architecture settings stored with population weights and checked on load.
 _ARCH_KEYS = ("k", "d_model", "layers", "heads", "dropout")
+#: How every series given to :func:`train_population` is standardised (recorded in the file):
+#: each feature minus its mean, divided by its standard deviation, both over the training
+#: window of that sequence alone (:class:`~motionpredict.forecasters.base.Standardizer`).
+STANDARDISATION = "per-sequence z-score, training-window statistics"
+#: Relative tolerance when the sampling period of a weights file is compared with the series'.
+PERIOD_RTOL = 1e-6
 
 
 def _check_arch(params: dict[str, Any], what: str) -> None:
@@ -107,6 +121,9 @@ def train_population(
     *,
     horizon: int,
     seed: int = 0,
+    frame_period_s: float | None = None,
+    info: dict[str, Any] | None = None,
+    progress: Callable[[int, float], None] | None = None,
     **params: Any,
 ) -> list[float]:
     """Train a population transformer on other sequences and save it to ``path`` (atomically).
@@ -114,29 +131,42 @@ def train_population(
     Parameters
     ----------
     series
-        Training sequences, each ``(T_i, p)`` and standardised with its own training statistics.
+        Training sequences, each ``(T_i, p)`` and standardised with its own training statistics
+        (:data:`STANDARDISATION`, recorded in the file). Every pair ``(window ending at t,
+        y_{t+h})`` with ``t + h < T_i`` is used.
     path
         Destination file (PyTorch ``.pt``); replaced atomically.
     horizon
         ``h`` in samples.
     seed
         Seed of the initial weights and the mini-batch order.
+    frame_period_s
+        Sampling period of the series in s, recorded so that the weights are refused for series
+        sampled at another period; ``None`` when unknown (not recommended).
+    info
+        Extra JSON-like provenance (sequence names, windows...) stored under ``meta["training"]``
+        (str, int, float, bool, None, lists and dicts of these only).
+    progress
+        ``progress(epoch, loss)`` called after every epoch (e.g. to move a progress bar).
     **params
         Hyper-parameters of :class:`PopulationTransformer` (defaults otherwise).
 
     Returns
     -------
     list of float
-        Mean training loss per epoch.
+        Mean training loss per epoch (mean squared error of the standardised increment
+        ``y_{t+h} - y_t``).
     """
     if not series:
         raise ConfigurationError("train_population: no training sequence given")
-    known = {hp.name: hp.default for hp in _COMMON}
-    unknown = set(params) - set(known)
-    if unknown:
-        raise ConfigurationError(f"train_population: unknown hyper-parameter(s) {sorted(unknown)}")
-    full = {**known, **params}
-    _check_arch(full, "train_population")
+    full = population_params(**params)
+    period = _check_period(frame_period_s, "train_population")
+    training = None
+    if info is not None:
+        try:  # plain JSON types only: the file is read back with torch.load(weights_only=True)
+            training = json.loads(json.dumps(info))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"train_population: info must be JSON-like ({exc})") from None
     p = int(np.asarray(series[0]).shape[1])
     parts = [lagged_design(s, int(full["k"]), int(horizon)) for s in series]
     if any(w.shape[2] != p for w, _ in parts):
@@ -146,14 +176,121 @@ def train_population(
     from motionpredict.forecasters.transformer_net import build, save_weights, train
 
     net = build(full, p, seed)
-    losses = train(net, windows, targets, full, seed)
-    meta = {key: full[key] for key in _ARCH_KEYS}
-    meta.update({"horizon": int(horizon), "n_features": p})
+    losses = train(net, windows, targets, full, seed, progress=progress)
+    meta: dict[str, Any] = {key: full[key] for key in _ARCH_KEYS}
+    meta.update({
+        "horizon": int(horizon),
+        "n_features": p,
+        "frame_period_s": period,
+        "standardisation": STANDARDISATION,
+        "n_pairs": len(windows),
+        "epochs": int(full["epochs"]),
+        "final_loss": float(losses[-1]),
+        "seed": int(seed),
+    })
+    if training is not None:
+        meta["training"] = training
     from motionpredict.io.atomic import atomic_path  # lazy: keeps the I/O stack off this import
 
     with atomic_path(path) as tmp:
         save_weights(tmp, meta, net)
     return losses
+
+
+def population_params(**params: Any) -> dict[str, Any]:
+    """Complete population hyper-parameters with their defaults and check them.
+
+    Parameters
+    ----------
+    **params
+        Some of ``k``, ``d_model``, ``layers``, ``heads``, ``dropout``, ``lr``, ``batch``,
+        ``epochs``.
+
+    Returns
+    -------
+    dict
+        Every one of them.
+
+    Raises
+    ------
+    ConfigurationError
+        Unknown names or invalid values (``d_model`` not a multiple of ``heads``...).
+    """
+    known = {hp.name: hp.default for hp in _COMMON}
+    unknown = set(params) - set(known)
+    if unknown:
+        raise ConfigurationError(f"train_population: unknown hyper-parameter(s) {sorted(unknown)}")
+    full = {**known, **params}
+    _check_arch(full, "train_population")
+    if int(full["batch"]) < 1:
+        raise ConfigurationError("train_population: batch must be >= 1")
+    return full
+
+
+def _check_period(value: Any, what: str) -> float | None:
+    """Return a sampling period in s as float (``None`` stays ``None``); refuse non-positive."""
+    if value is None:
+        return None
+    try:
+        period = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what}: frame_period_s must be a time in s, got {value!r}"
+                                 ) from None
+    if not (math.isfinite(period) and period > 0):
+        raise ConfigurationError(f"{what}: frame_period_s must be a positive time in s, "
+                                 f"got {value!r}")
+    return period
+
+
+def load_population(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read and check a file written by :func:`train_population`.
+
+    Parameters
+    ----------
+    path
+        The ``.pt`` weights file.
+
+    Returns
+    -------
+    meta, state_dict
+        The recorded settings (architecture, ``horizon`` in samples, ``n_features``,
+        ``frame_period_s`` in s or ``None`` for files written before it was recorded,
+        ``standardisation``, training summary) and the network's tensors.
+
+    Raises
+    ------
+    InputFileError
+        Missing, unreadable or malformed file (the message names it and the problem).
+    """
+    from motionpredict.forecasters.transformer_net import load_weights
+
+    path = Path(path)
+    try:
+        blob = load_weights(path)
+    except FileNotFoundError:
+        raise InputFileError(path, "population weights file not found") from None
+    except Exception as exc:  # torch raises several types for a corrupt file
+        raise InputFileError(path, f"not a population weights file ({exc})") from None
+    if (not isinstance(blob, dict) or not isinstance(blob.get("meta"), dict)
+            or not isinstance(blob.get("state_dict"), dict)):
+        raise InputFileError(path, "not a population weights file (no 'meta' and 'state_dict' "
+                                   "entries; write it with train_population or "
+                                   "motionpredict train-population)")
+    meta = blob["meta"]
+    missing = [key for key in (*_ARCH_KEYS, "horizon", "n_features") if key not in meta]
+    if missing:
+        raise InputFileError(path, f"population weights file lacks the settings {missing}")
+    period = meta.get("frame_period_s")
+    if period is not None and not (
+        isinstance(period, (int, float)) and math.isfinite(period) and period > 0
+    ):
+        raise InputFileError(path, f"invalid frame_period_s {period!r} recorded (must be a "
+                                   "positive time in s)")
+    conv = meta.get("standardisation")
+    if conv is not None and conv != STANDARDISATION:
+        raise InputFileError(path, f"weights expect series standardised as {conv!r}; this "
+                                   f"version standardises as {STANDARDISATION!r}")
+    return meta, blob["state_dict"]
 
 
 @register
@@ -164,6 +301,9 @@ class PopulationTransformer(_TransformerBase):
     hyperparameters = (
         *_COMMON,
         HyperParameter("weights_path", None, (None,), "file written by train_population"),
+        HyperParameter("frame_period_s", None, (None,),
+                       "sampling period of the series (s); a file trained at another period is "
+                       "refused (None: not checked)"),
     )
     test_params: ClassVar[dict[str, Any]] = {
         "k": 6,
@@ -192,16 +332,23 @@ class PopulationTransformer(_TransformerBase):
             raise ConfigurationError(
                 f"{self.name}: weights_path is required (train it with train_population)"
             )
-        from motionpredict.forecasters.transformer_net import build, load_weights
+        from motionpredict.forecasters.transformer_net import build
 
         path = Path(path)
-        try:
-            blob = load_weights(path)
-        except FileNotFoundError:
-            raise InputFileError(path, "population weights file not found") from None
-        except Exception as exc:  # torch raises several types for a corrupt file
-            raise InputFileError(path, f"not a population weights file ({exc})") from None
-        meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
+        asked_period = _check_period(self.params["frame_period_s"], self.name)
+        meta, state = load_population(path)
+        # the period first: at another rate, every setting in samples means other times
+        file_period = meta.get("frame_period_s")
+        if (file_period is not None and asked_period is not None
+                and not math.isclose(file_period, asked_period, rel_tol=PERIOD_RTOL)):
+            raise InputFileError(
+                path,
+                f"weights were trained on series sampled every {file_period:g} s "
+                f"({1 / file_period:.4g} Hz), the forecaster is given frame_period_s = "
+                f"{asked_period:g} s ({1 / asked_period:.4g} Hz): the horizon and history would "
+                "mean other times; "
+                "train population weights at this sampling period",
+            )
         expected = {key: self.params[key] for key in _ARCH_KEYS}
         expected.update({"horizon": self.horizon, "n_features": self.n_features})
         mismatch = {
@@ -211,9 +358,16 @@ class PopulationTransformer(_TransformerBase):
             raise InputFileError(
                 path, f"weights were trained with other settings (file, asked): {mismatch}"
             )
-        self.net = build(self.params, self.n_features, self.seed)
-        self.net.load_state_dict(blob["state_dict"])
-        self.net.eval()
+        net = build(self.params, self.n_features, self.seed)
+        try:
+            net.load_state_dict(state)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputFileError(path, f"weights do not fit the recorded architecture ({first})"
+                                 ) from None
+        net.eval()
+        self.net = net
+        self.file_meta = meta
 
     def fit(self, series: np.ndarray) -> None:
         """Population weights are not refitted on the sequence being forecast (no-op)."""

@@ -7,7 +7,7 @@ Kept apart from :mod:`motionpredict.forecasters.transformer` so that importing t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,13 @@ def train(
     targets: np.ndarray,
     params: dict[str, Any],
     seed: int,
+    progress: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Train ``net`` in place on ``(n, k, p)`` windows, ``(n, p)`` targets; return epoch losses."""
+    """Train ``net`` in place on ``(n, k, p)`` windows, ``(n, p)`` targets; return epoch losses.
+
+    ``progress(epoch, loss)`` (1-based epoch, mean training loss of that epoch) is called after
+    every epoch when given.
+    """
     x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float64))
     dy = torch.from_numpy(np.ascontiguousarray(targets - windows[:, -1, :], dtype=np.float64))
     batch = int(params["batch"])
@@ -90,6 +95,8 @@ def train(
                 opt.step()
                 total += float(loss.detach()) * len(idx)
             losses.append(total / len(x))
+            if progress is not None:
+                progress(len(losses), losses[-1])
         net.eval()
     return losses
 
