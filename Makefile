@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint
+test: lint typecheck
 	QT_QPA_PLATFORM=offscreen TRITON_INTERPRET=1 $(BIN)/python -m pytest -q
 
 # mypy cannot follow the editable install's package-dir mapping (registration/, kernels/ and gui/

@@ -103,7 +103,7 @@ def parse_horizon(text: str) -> tuple[float | None, int | None]:
     return None, n
 
 
-def _new_forecaster(
+def new_forecaster(
     method: str,
     *,
     horizon: int,
@@ -111,11 +111,19 @@ def _new_forecaster(
     mode: Mode,
     seed: int,
     params: dict[str, Any] | None,
+    frame_period_s: float | None = None,
 ) -> Forecaster:
+    """Construct a forecaster; a method that declares ``frame_period_s`` (weights trained at one
+    sampling period, e.g. ``transformer-population``) receives the series' period unless the
+    parameters set it, so that a file trained at another period is refused."""
     if mode not in MODES:
         raise ConfigurationError(f"mode must be one of {MODES}, got {mode!r}")
     cls = get(method)
-    return cls(horizon=horizon, n_features=n_features, mode=mode, seed=seed, **(params or {}))
+    params = dict(params or {})
+    declared = {hp.name for hp in cls.hyperparameters}
+    if frame_period_s is not None and "frame_period_s" in declared:
+        params.setdefault("frame_period_s", float(frame_period_s))
+    return cls(horizon=horizon, n_features=n_features, mode=mode, seed=seed, **params)
 
 
 @dataclass
@@ -236,11 +244,13 @@ class _ForecastCore:
         params: dict[str, Any] | None,
         fit_series: np.ndarray,
         lookahead: Callable[[int], np.ndarray | None],
+        frame_period_s: float | None = None,
     ) -> None:
         self.standardizer = Standardizer(train)
         z = self.standardizer.transform(train)
-        self.forecaster = _new_forecaster(
-            method, horizon=horizon, n_features=train.shape[1], mode=mode, seed=seed, params=params
+        self.forecaster = new_forecaster(
+            method, horizon=horizon, n_features=train.shape[1], mode=mode, seed=seed,
+            params=params, frame_period_s=frame_period_s,
         )
         if not self.forecaster.online:
             self.forecaster.fit(self.standardizer.transform(fit_series))
@@ -450,6 +460,7 @@ class OnlineFramePipeline(_ForecastCore):
             params=self.method_params,
             fit_series=weights[: self.offline_fit_until],
             lookahead=ahead,
+            frame_period_s=self.sequence.frame_period,
         )
         self._next_t = self.train_frames
 
@@ -567,6 +578,7 @@ class OnlineMarkerPipeline(_ForecastCore):
             self._series[: self.train_samples], method=self.method, horizon=self._h,
             mode=self.mode, seed=self.seed, params=self.method_params,
             fit_series=self._series[: self.offline_fit_until], lookahead=self._ahead,
+            frame_period_s=self.trajectories.sample_period,
         )
         self._next_t = self.train_samples
         if progress is not None:

@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
                                   if getattr(args, n) is not None})
     seqs, period = load_training_sequences(args)
     h = horizon_samples(args.horizon, period)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in seqs:
         pairs = len(s.z) - h
         if pairs < 1:

@@ -30,8 +30,8 @@ from motionpredict.ct4d.breathing_series import BreathingSeries
 from motionpredict.ct4d.correspondence import CorrespondenceModel
 from motionpredict.ct4d.metrics import point_errors, volume_metrics
 from motionpredict.errors import ConfigurationError, ValidationError
-from motionpredict.forecasters import DivergenceEvent, Mode, Standardizer, get, run_online
-from motionpredict.pipeline import horizon_to_steps
+from motionpredict.forecasters import DivergenceEvent, Mode, Standardizer, run_online
+from motionpredict.pipeline import horizon_to_steps, new_forecaster
 from motionpredict.registration import roi_from_bounds, warp_forward
 
 
@@ -154,8 +154,9 @@ def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon
     if h >= int(train_samples):
         raise ConfigurationError(f"horizon of {h} samples is not shorter than the training window")
     std = Standardizer(y[:train_samples])
-    forecaster = get(method)(horizon=h, n_features=y.shape[1], mode=mode, seed=seed,
-                             **dict(params or {}))
+    forecaster = new_forecaster(method, horizon=h, n_features=y.shape[1], mode=mode,
+                                 seed=seed, params=dict(params or {}),
+                                 frame_period_s=float(period_s))
     run = run_online(forecaster, std.transform(y), fit_until=int(train_samples))
     predicted = std.inverse(run.predicted)
     return SeriesForecast(method=method, mode=run.mode, horizon_s=h * float(period_s),

@@ -32,7 +32,7 @@ from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.evaluation import metrics as M
 from motionpredict.evaluation.cache import ArrayCache, content_hash
 from motionpredict.forecasters import Standardizer, get, run_online
-from motionpredict.pipeline import SPLAT_SIGMA_PX, _new_forecaster, horizon_to_steps, true_range
+from motionpredict.pipeline import SPLAT_SIGMA_PX, horizon_to_steps, new_forecaster, true_range
 from motionpredict.sequences import ImageSequence, PointTrajectories
 
 SIDECAR = "sequence.json"
@@ -328,8 +328,11 @@ def forecast_series(
     seed: int,
     params: dict[str, Any],
     splits: Splits,
+    frame_period_s: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Run a forecaster online over a raw series, standardised with the training window.
+
+    ``frame_period_s`` (s) reaches methods that declare it (weights trained at one period).
 
     Returns
     -------
@@ -339,8 +342,8 @@ def forecast_series(
     """
     std = Standardizer(series[splits.train[0]: splits.train[1]])
     z = std.transform(series)
-    f = _new_forecaster(method, horizon=horizon, n_features=series.shape[1], mode=mode,  # type: ignore[arg-type]
-                        seed=seed, params=params)
+    f = new_forecaster(method, horizon=horizon, n_features=series.shape[1], mode=mode,  # type: ignore[arg-type]
+                        seed=seed, params=params, frame_period_s=frame_period_s)
     run = run_online(f, z, fit_until=None if f.online else splits.offline_fit_until)
     return std.inverse(run.predicted), run.step_ms, len(run.events)
 
@@ -612,6 +615,7 @@ def grid_forecasts(
     seed: int,
     splits: Splits,
     execution: RNNExecution | None = None,
+    frame_period_s: float | None = None,
 ) -> tuple[list[np.ndarray], str]:
     """Forecasts (series units, aligned to their target) of every grid point, in grid order.
 
@@ -650,7 +654,8 @@ def grid_forecasts(
     for i, params in enumerate(grid):
         if out[i] is None:
             out[i], _, _ = forecast_series(series, method=method, horizon=horizon, mode=mode,
-                                           seed=seed, params=params, splits=splits)
+                                           seed=seed, params=params, splits=splits,
+                                           frame_period_s=frame_period_s)
     return [o for o in out if o is not None], how
 
 
@@ -711,7 +716,8 @@ def evaluate_cine(
         model = fit_pca(data.fields_mm, sp.train, n, cache, fields_key)
         w = _weights(data, model, fields_key, n)
         preds, how = grid_forecasts(w, grid, method=method, horizon=h, mode=mode, seed=seed,
-                                    splits=sp, execution=ex)
+                                    splits=sp, execution=ex,
+                                    frame_period_s=data.sequence.frame_period)
         scores = ValidationScorer(data, model, val).scores(preds)
         for params, score in zip(grid, scores, strict=True):
             if best is None or score < best[0]:
@@ -722,7 +728,8 @@ def evaluate_cine(
     model = fit_pca(data.fields_mm, sp.train, n, cache, fields_key)
     w = _weights(data, model, fields_key, n)
     pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
-                                              params=params, splits=sp)
+                                              params=params, splits=sp,
+                                              frame_period_s=data.sequence.frame_period)
     te = np.arange(*sp.test)
     lk = data.fields_mm[te]
     spacing = np.asarray(data.sequence.spacing, dtype=np.float32)
@@ -806,7 +813,7 @@ def evaluate_markers(
     best: tuple[float, dict[str, Any]] | None = None
     t_grid = time.perf_counter()
     preds, how = grid_forecasts(series, grid, method=method, horizon=h, mode=mode, seed=seed,
-                                splits=splits, execution=ex)
+                                splits=splits, execution=ex, frame_period_s=traj.sample_period)
     for params, pred in zip(grid, preds, strict=True):
         score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
         if best is None or score < best[0]:
@@ -815,7 +822,8 @@ def evaluate_markers(
     grid_s = time.perf_counter() - t_grid
     score, params = best
     pred, step_ms, n_events = forecast_series(series, method=method, horizon=h, mode=mode,
-                                              seed=seed, params=params, splits=splits)
+                                              seed=seed, params=params, splits=splits,
+                                              frame_period_s=traj.sample_period)
     te = slice(*splits.test)
     metrics = M.marker_metrics(pred[te], series[te])
     no_pred = series[splits.test[0] - h: splits.test[1] - h]

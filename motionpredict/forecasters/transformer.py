@@ -72,6 +72,7 @@ _COMMON = (
 class _TransformerBase(Forecaster):
     online = False
     net: Any  # transformer_net.EncoderNet once fitted or loaded
+    _history: History  # the last k samples, set by _reset_model
 
     def _predict_and_learn(self, y: np.ndarray, lookahead: np.ndarray | None) -> np.ndarray:
         if self.net is None:

@@ -166,3 +166,27 @@ def test_population_malformed_files(tmp_path) -> None:
             PopulationTransformer(horizon=3, n_features=2, weights_path=path, **TINY)
         assert str(err.value).startswith(str(path))
         assert "\n" not in str(err.value)
+
+
+def test_population_period_checked_by_the_pipeline_and_evaluation(tmp_path) -> None:
+    """The evaluation and the point pipeline pass the series' period to the forecaster, so weights
+    trained at 10 Hz are refused on a 3.33 Hz series without the user asking for the check."""
+    from motionpredict.ct4d.pipeline import forecast_series as forecast_points
+    from motionpredict.evaluation.protocol import Splits, forecast_series
+
+    path = tmp_path / "pop10hz.pt"
+    train_population([sines()], path, horizon=3, frame_period_s=0.1, **{**TINY, "epochs": 1})
+    y = sines()
+    splits = Splits(train=(0, 40), validation=(40, 60), test=(60, len(y)), offline_fit_until=50)
+    params = {"weights_path": str(path), **TINY}
+    kw = {"method": "transformer-population", "horizon": 3, "mode": "causal", "seed": 0,
+          "params": params, "splits": splits}
+    pred, _, _ = forecast_series(y, frame_period_s=0.1, **kw)
+    assert np.isfinite(pred[60:]).all()
+    with pytest.raises(InputFileError, match=r"pop10hz\.pt"):
+        forecast_series(y, frame_period_s=0.3, **kw)
+    with pytest.raises(InputFileError, match=r"pop10hz\.pt"):
+        forecast_points(y, 0.3, method="transformer-population", horizon_s=0.9,
+                        train_samples=40, params=params)
+    # an explicit parameter still wins over the series' period
+    forecast_series(y, frame_period_s=0.3, **{**kw, "params": {**params, "frame_period_s": 0.1}})
