@@ -79,8 +79,11 @@ def test_variant_rows_do_not_mix_and_average_seeds(mt, root: Path) -> None:
     assert row["params"] == json.dumps({"eta": 0.02, "k": 24, "q": 40}, sort_keys=True) + \
         " / " + json.dumps({"eta": 0.02, "k": 60, "q": 40}, sort_keys=True)
     # reference mode: run at h = 5, taken from the causal run at h = 1 (the modes coincide)
-    ref = mt.mean_table(index, "10hz", "reference", "rel_rmse")[2]["snap1:grid"]
+    ref_methods, _, ref_cells, _ = mt.mean_table(index, "10hz", "reference", "rel_rmse")
+    ref = ref_cells["snap1:grid"]
     assert ref[5][0] == pytest.approx(0.1) and ref[1][0] == pytest.approx(0.5)
+    # the main snap1 run has no reference row at all: no column from its causal h = 1 row
+    assert ref_methods == ["no-prediction", "snap1:grid"]
 
 
 def test_tables_label_the_variant(mt, root: Path) -> None:
@@ -114,3 +117,11 @@ def test_variant_notes_group_methods_with_one_grid(mt) -> None:
         "(grid) = run folder 10hz-grid: SnAp-1, UORO k {24, 60} x q {30} x eta {0.01}; "
         "DNI k {24} x q {30} x eta {0.001}; seeds 0, 1, 2"]
     assert len(mt.variant_notes(index)) == 2
+
+
+def test_plot_writes_a_png_atomically(mt, root: Path, tmp_path: Path) -> None:
+    index = mt.by_mode(mt.load_rows(root))
+    out = tmp_path / "img" / "rel.png"
+    mt.plot(index, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["rel.png"]  # no temporary file left
