@@ -200,11 +200,14 @@ def main() -> None:
     if any(s < 1 for s in syncs):
         parser.error("--sync-every values must be >= 1")
     use_triton = cuda and triton_available()
-    step_triton = None
+    step_triton = step_fused = None
     if use_triton:
-        from motionpredict.kernels.batched_rnn_triton import rnn_step_triton
+        from motionpredict.kernels.batched_rnn_triton import (
+            rnn_step_triton,
+            rnn_step_triton_fused,
+        )
 
-        step_triton = rnn_step_triton
+        step_triton, step_fused = rnn_step_triton, rnn_step_triton_fused
     out = CsvRows(args.csv, name)
     head = (f"{'method':7} {'B':>5} {'Q':>4} {'M':>4} {'impl':7} {'sync':>4} {'RNN-steps/s':>12} "
             f"{'B/step':>9} {'FLOP/step':>10} {'x loop':>8} {'x twin':>7} {'%BW':>6} {'%FLOP':>6}")
@@ -245,16 +248,22 @@ def main() -> None:
                         if step_triton is not None and est in TRITON_ESTIMATORS:
                             rows.append(("triton", time_batched(step_triton, cfg, b, device,
                                                                 n_steps, sync)))
+                        if step_fused is not None and est == "snap1":
+                            rows.append(("fused", time_batched(step_fused, cfg, b, device,
+                                                               n_steps, sync)))
                         for impl, rate in rows:
-                            frac_bw = 100 * rate * nbytes / bw
+                            # the fused SnAp-1 step (h = 1): record J read twice (norms, step),
+                            # W read and written, new J written: 5 QN instead of 7
+                            nb = 4.0 * 5 * q * (q + m) if impl == "fused" else nbytes
+                            frac_bw = 100 * rate * nb / bw
                             frac_fl = 100 * rate * nflops / fl
-                            x_twin = rate / twin if impl == "triton" else None
+                            x_twin = rate / twin if impl in ("triton", "fused") else None
                             xt = f"{x_twin:7.2f}" if x_twin is not None else f"{'':>7}"
                             print(f"{est:7} {b:>5} {q:>4} {m:>4} {impl:7} {sync:>4} "
-                                  f"{rate:12.3g} {nbytes:9.3g} {nflops:10.3g} "
+                                  f"{rate:12.3g} {nb:9.3g} {nflops:10.3g} "
                                   f"{rate / loop_rate:8.2f} {xt} {frac_bw:6.1f} {frac_fl:6.1f}",
                                   flush=True)
-                            out.add(est, b, q, m, impl, sync, rate, nbytes, nflops,
+                            out.add(est, b, q, m, impl, sync, rate, nb, nflops,
                                     rate / loop_rate, x_twin, frac_bw, frac_fl)
     out.close()
     print(f"total {time.perf_counter() - t_start:.0f} s")

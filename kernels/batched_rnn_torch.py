@@ -49,6 +49,8 @@ DIVERGENCE_NORM = 1e4
 
 ForwardFn = Callable[[BatchedRNNState, torch.Tensor, int, int, "torch.Tensor | None"], None]
 UpdateFn = Callable[[BatchedRNNState, int, torch.Tensor, torch.Tensor], None]
+#: Fused causal step: (state, slot, prev slot, target y_t, learn mask, input x_t).
+FusedFn = Callable[[BatchedRNNState, int, int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -327,6 +329,7 @@ def generic_step(
     forward: ForwardFn,
     update: UpdateFn,
     sync_every: int = 1,
+    fused_causal: FusedFn | None = None,
 ) -> torch.Tensor:
     """One time step of every RNN with the given forward and update implementations.
 
@@ -340,12 +343,18 @@ def generic_step(
     s = state.t % cfg.n_slots
     prev = (state.t - 1) % cfg.n_slots
     act = torch.ones(b, dtype=torch.bool, device=y.device) if active is None else active
-    if cfg.mode == "causal":
+    if cfg.mode == "causal" and fused_causal is not None:
+        # one launch: learn from slot s (issued at t - h), then the forward step into slot s
         learn = act & (state.steps >= cfg.horizon)
-        update(state, s, y, learn)
-    push_history(state, y, active)
-    signs = uoro_signs(state) if cfg.estimator == "uoro" else None
-    forward(state, input_vector(state), prev, s, signs)
+        push_history(state, y, active)
+        fused_causal(state, s, prev, y, learn, input_vector(state))
+    else:
+        if cfg.mode == "causal":
+            learn = act & (state.steps >= cfg.horizon)
+            update(state, s, y, learn)
+        push_history(state, y, active)
+        signs = uoro_signs(state) if cfg.estimator == "uoro" else None
+        forward(state, input_vector(state), prev, s, signs)
     pred = state.slot_yhat[s].clone()
     if cfg.mode == "reference" and lookahead is not None:
         target = torch.as_tensor(lookahead, device=y.device, dtype=y.dtype).reshape(b, -1)

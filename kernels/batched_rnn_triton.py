@@ -459,6 +459,116 @@ def _dni_update_kernel(
     tl.store(XT + b * n_r + rr, tl.where(learn != 0, xn, xt), mask=rmask)
 
 
+@triton.jit
+def _snap1_causal_fused_kernel(
+    W,  # (B, Q, N) recurrent weights, updated in place
+    WC,  # (B, P, Q) readout, updated in place
+    X,  # (B, M) inputs x_t
+    HPREV,  # (B, Q) h_{t-1} (slot t-1; the same memory as HREC when h = 1)
+    JPREV,  # (B, Q, N) running influence of t-1 (the same memory as JREC when h = 1)
+    HREC,  # (B, Q) hidden state of the forecast issued at t - h; overwritten by h_t
+    YREC,  # (B, P) that forecast; overwritten by yhat_t
+    WCREC,  # (B, P, Q) the W_c that issued it; overwritten by the updated W_c
+    JREC,  # (B, Q, N) its influence record; overwritten by the new influence
+    ZNEW,  # (B, N) out: z_t
+    TARGET,  # (B, P) y_t, the target of the recorded forecast
+    LEARN,  # (B,) int8: 1 where the RNN learns now
+    LR,  # (B,)
+    CLIP,  # (B,)
+    DELTA,  # (B, Q) scratch: dL/dh
+    WSQ,  # (B,) out: squared Frobenius norm of the updated W
+    Q,
+    M,
+    P,
+    SAME_SLOT: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    """SnAp-1, causal mode: the update from the record of t - h and the forward step of t in one
+    launch. Row i of W is updated and immediately used for h_i and J_i (rows are independent
+    once the clipping norms are known), so W is read and written once and the record J twice
+    (norms, then the step; once more for J_{t-1} unless SAME_SLOT)."""
+    b = tl.program_id(0).to(tl.int64)
+    n_cols = Q + M
+    learn = tl.load(LEARN + b)
+    clip = tl.load(CLIP + b)
+    lr = tl.where(learn != 0, tl.load(LR + b), 0.0)
+    pp = tl.arange(0, BLOCK_P)
+    qq = tl.arange(0, BLOCK_Q)
+    pmask = pp < P
+    qmask = qq < Q
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n_cols
+    in_a = cols < Q
+    # everything read from the record (and h_{t-1}) before anything is overwritten
+    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
+        TARGET + b * P + pp, mask=pmask, other=0.0
+    )
+    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
+    cmask2 = pmask[:, None] & qmask[None, :]
+    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
+    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
+    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
+    hp = tl.load(HPREV + b * Q + cols, mask=cols < Q, other=0.0)
+    xv = tl.load(X + b * M + (cols - Q), mask=(cols >= Q) & cmask, other=0.0)
+    z = hp + xv
+    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
+    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
+    delta = tl.sum(wcr * e[:, None], axis=0)
+    tl.store(DELTA + b * Q + qq, delta, mask=qmask)
+    tl.debug_barrier()
+    tl.store(WC + coffs, wc_new, mask=cmask2)
+    tl.store(WCREC + coffs, wc_new, mask=cmask2)  # the record of the forecast issued now
+    tl.store(ZNEW + b * n_cols + cols, z, mask=cmask)
+    # pass 1: clipping norms of G_a and G_b, G_ij = delta_i J_ij
+    sq_a = tl.zeros([ROWS], dtype=e.dtype)
+    sq_b = tl.zeros([ROWS], dtype=e.dtype)
+    j_base = b * Q * n_cols
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
+        j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :], mask=tmask, other=0.0)
+        g2 = (dl[:, None] * j) * (dl[:, None] * j)
+        sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
+        sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
+    step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
+    step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
+    coef = tl.where(in_a, step_a, step_b)
+    tl.debug_barrier()
+    # pass 2: per row tile, update W, then h_t, the new influence and the forecast
+    sq_w = tl.zeros([ROWS], dtype=e.dtype)
+    yacc = tl.zeros([BLOCK_P], dtype=e.dtype)
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        offs = j_base + rows[:, None] * n_cols + cols[None, :]
+        dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
+        j_rec = tl.load(JREC + offs, mask=tmask, other=0.0)
+        w = tl.load(W + offs, mask=tmask, other=0.0)
+        w_new = w - coef[None, :] * (dl[:, None] * j_rec)
+        tl.store(W + offs, w_new, mask=tmask)
+        sq_w += tl.sum(w_new * w_new, axis=1)
+        h = _tanh(tl.sum(w_new * z[None, :], axis=1))
+        d = 1.0 - h * h
+        diag = tl.sum(tl.where(cols[None, :] == rows[:, None], w_new, 0.0), axis=1)
+        if SAME_SLOT:
+            j_prev = j_rec
+        else:
+            j_prev = tl.load(JPREV + offs, mask=tmask, other=0.0)
+        tl.store(JREC + offs, d[:, None] * (diag[:, None] * j_prev + z[None, :]), mask=tmask)
+        tl.store(HREC + b * Q + rows, h, mask=rmask)
+        wmask = pmask[:, None] & rmask[None, :]
+        wc_rows = tl.load(WC + b * P * Q + pp[:, None] * Q + rows[None, :], mask=wmask, other=0.0)
+        yacc += tl.sum(wc_rows * h[None, :], axis=1)
+    tl.store(WSQ + b, tl.sum(sq_w, axis=0))
+    tl.store(YREC + b * P + pp, yacc, mask=pmask)
+
+
 def _blocks(state: BatchedRNNState) -> dict[str, int]:
     cfg = state.config
     block_n = triton.next_power_of_2(cfg.n_cols)
@@ -648,4 +758,67 @@ def rnn_step_triton(
         forward=forward_triton,
         update=update_triton,
         sync_every=sync_every,
+    )
+
+
+def _snap1_causal_fused(
+    state: BatchedRNNState, slot: int, prev: int, target: torch.Tensor, learn: torch.Tensor,
+    x: torch.Tensor,
+) -> None:
+    """Learn from slot ``slot`` (issued at ``t - h``) and run the forward step of ``t`` into it,
+    in one launch (SnAp-1, causal mode)."""
+    cfg = state.config
+    _check_layout(state)
+    ensure_norms(state)
+    assert state.w_sq is not None
+    _snap1_causal_fused_kernel[(state.batch,)](
+        state.w,
+        state.wc,
+        x.contiguous(),
+        state.slot_h[prev],
+        state.slot_infl[prev],
+        state.slot_h[slot],
+        state.slot_yhat[slot],
+        state.slot_wc[slot],
+        state.slot_infl[slot],
+        state.slot_z[slot],
+        target.contiguous(),
+        learn.to(torch.int8),
+        state.lr,
+        state.clip,
+        torch.empty((state.batch, cfg.n_hidden), device=state.w.device, dtype=state.w.dtype),
+        state.w_sq,
+        cfg.n_hidden,
+        cfg.n_inputs,
+        cfg.n_features,
+        SAME_SLOT=slot == prev,
+        BLOCK_Q=triton.next_power_of_2(cfg.n_hidden),
+        **_blocks(state),
+    )
+
+
+def rnn_step_triton_fused(
+    state: BatchedRNNState,
+    y: torch.Tensor,
+    *,
+    lookahead: torch.Tensor | None = None,
+    has_lookahead: torch.Tensor | None = None,
+    active: torch.Tensor | None = None,
+    sync_every: int = 1,
+) -> torch.Tensor:
+    """:func:`rnn_step_triton` with SnAp-1's causal step fused into one launch (update of the
+    forecast issued at ``t - h`` and forward step of ``t``); every other estimator and mode runs
+    the two-launch kernels. Same parameters and results (float tolerance)."""
+    cfg = state.config
+    fused = cfg.estimator == "snap1" and cfg.mode == "causal" and not cfg.as_coded
+    return generic_step(
+        state,
+        y,
+        lookahead=lookahead,
+        has_lookahead=has_lookahead,
+        active=active,
+        forward=forward_triton,
+        update=update_triton,
+        sync_every=sync_every,
+        fused_causal=_snap1_causal_fused if fused else None,
     )

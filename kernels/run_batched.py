@@ -105,6 +105,7 @@ def run_batched(
     uoro_noise: str = "counter",
     uoro_variant: str = "correct",
     sync_every: int | None = None,
+    fused: bool = False,
 ) -> BatchedRun:
     """Run every (series, setting, seed) RNN over its series, one batched step per sample.
 
@@ -145,6 +146,12 @@ def run_batched(
         diverged RNN forecasts its last sample for up to 15 steps before it restarts, and the host
         never waits for the device inside the time loop).
 
+    fused
+        On the Triton kernels, run SnAp-1's causal step as one launch
+        (:func:`~motionpredict.kernels.batched_rnn_triton.rnn_step_triton_fused`: W read and
+        written once per step); other estimators and modes are unaffected. Off by default until
+        it has been timed on a GPU.
+
     Returns
     -------
     BatchedRun
@@ -177,6 +184,10 @@ def run_batched(
         backend, device=device, estimator="uoro-as-coded" if config.as_coded else est
     )
     step = choice.step_function()
+    if fused and choice.name == "triton":
+        from motionpredict.kernels.batched_rnn_triton import rnn_step_triton_fused
+
+        step = rnn_step_triton_fused
     if sync_every is None:
         sync_every = 16 if torch.device(device).type == "cuda" else 1
     if int(sync_every) < 1:

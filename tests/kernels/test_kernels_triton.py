@@ -141,3 +141,59 @@ def test_triton_resets_diverging_rows_like_the_twin():
     assert int(twin.resets[0]) >= 1
     assert trit.resets.tolist() == twin.resets.tolist()
     torch.testing.assert_close(trit.w_sq, (trit.w * trit.w).sum(dim=(1, 2)), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(("h", "dtype", "tol"), [(1, torch.float32, 2e-5), (3, torch.float32, 2e-5),
+                                                 (2, torch.float64, 1e-12)])
+@pytest.mark.parametrize("tiles", [False, True])
+def test_fused_snap1_causal_step_matches_twin(h, dtype, tol, tiles, monkeypatch):
+    """One-launch SnAp-1 causal step (update of the forecast issued at t - h, then the forward
+    step of t) against the twin: forecasts, weights, records, norms; clipping active on half the
+    rows, one row masked after its end, several row tiles."""
+    from motionpredict.kernels.batched_rnn_triton import rnn_step_triton_fused
+
+    if tiles:
+        monkeypatch.setattr(batched_rnn_triton, "_TILE_VALUES", 128)
+
+    def unfused(*args, **kwargs):
+        raise AssertionError("the two-launch path ran")
+
+    monkeypatch.setattr(batched_rnn_triton, "update_triton", unfused)
+    monkeypatch.setattr(batched_rnn_triton, "forward_triton", unfused)
+    b, q, k, p, t_len = 3, 9 if tiles else 5, 4 if tiles else 3, 2, 8
+    twin, fused = _pair("snap1", "causal", h, b, q, k, p, dtype)
+    ys = np.sin(0.3 * np.arange(t_len)[None, :, None] + np.arange(b)[:, None, None]
+                + 0.2 * np.arange(p))
+    ys = torch.tensor(ys, device=DEVICE, dtype=dtype)
+    lengths = np.array([t_len, 5, t_len])
+    for t in range(t_len):
+        active = torch.tensor(lengths > t, device=DEVICE)
+        pa = rnn_step_torch(twin, ys[:, t], active=active)
+        pb = rnn_step_triton_fused(fused, ys[:, t], active=active)
+        np.testing.assert_array_equal(pa.isnan().cpu().numpy(), pb.isnan().cpu().numpy())
+        ok = ~pa.isnan()
+        torch.testing.assert_close(pb[ok], pa[ok], rtol=1e-4 if tol > 1e-9 else 0, atol=tol)
+    for name in ("w", "wc", "slot_infl", "slot_h", "slot_yhat", "slot_wc"):
+        torch.testing.assert_close(getattr(fused, name)[..., :], getattr(twin, name),
+                                   rtol=1e-4 if tol > 1e-9 else 0, atol=tol)
+    torch.testing.assert_close(fused.w_sq, (fused.w * fused.w).sum(dim=(1, 2)), rtol=1e-5,
+                               atol=0)
+    assert float((twin.w - fused.w).abs().max()) <= tol
+    assert float(twin.wc.abs().max()) > 0.05  # learned beyond the initial readout
+
+
+def test_run_batched_with_the_fused_step_matches_the_twin():
+    from motionpredict.kernels import run_batched
+
+    rng = np.random.default_rng(3)
+    series = [np.sin(0.3 * np.arange(12)[:, None] + [0.0, 0.5]) + 0.05 * rng.normal(size=(12, 2)),
+              np.cos(0.2 * np.arange(9)[:, None] + [0.1, 0.4])]
+    kw = {"estimator": "snap1", "horizon": 2, "n_hidden": 4, "history": 2,
+          "settings": [{"eta": 0.05}, {"eta": 0.3, "clip": 0.05}], "seeds": [0, 1],
+          "device": DEVICE}
+    ref = run_batched(series, backend="torch", **kw)
+    got = run_batched(series, backend="triton", fused=True, **kw)
+    assert got.backend.name == "triton"
+    np.testing.assert_array_equal(np.isnan(got.predicted), np.isnan(ref.predicted))
+    np.testing.assert_allclose(got.predicted, ref.predicted, rtol=1e-4, atol=2e-5,
+                               equal_nan=True)
