@@ -58,10 +58,11 @@ from motionpredict.evaluation.tables import job_rows, summary_rows
 from motionpredict.forecasters import get
 
 #: Display order and names (a variant ``METHOD:SUFFIX`` follows its method).
-METHODS = ("no-prediction", "linear", "svr", "transformer", "lms", "rls", "snap1", "dni", "uoro",
-           "rtrl", "aggregator")
+METHODS = ("no-prediction", "linear", "svr", "transformer", "transformer-population", "lms", "rls",
+           "snap1", "dni", "uoro", "rtrl", "aggregator")
 LABEL = {"no-prediction": "no prediction", "linear": "linear (OLS/ridge)", "svr": "SVR",
-         "transformer": "transformer (seq.)", "lms": "LMS", "rls": "RLS",
+         "transformer": "transformer (seq.)",
+         "transformer-population": "transformer (population, LOO)", "lms": "LMS", "rls": "RLS",
          "snap1": "SnAp-1", "dni": "DNI", "uoro": "UORO", "rtrl": "RTRL",
          "aggregator": "aggregator (ours)"}
 RATES = ("3.33hz", "10hz", "30hz")

@@ -121,8 +121,9 @@ def new_forecaster(
     cls = get(method)
     params = dict(params or {})
     declared = {hp.name for hp in cls.hyperparameters}
-    if frame_period_s is not None and "frame_period_s" in declared:
-        params.setdefault("frame_period_s", float(frame_period_s))
+    if (frame_period_s is not None and "frame_period_s" in declared
+            and params.get("frame_period_s") is None):  # grids hold the default None
+        params["frame_period_s"] = float(frame_period_s)
     return cls(horizon=horizon, n_features=n_features, mode=mode, seed=seed, **params)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from motionpredict.errors import ConfigurationError, MotionPredictError
 from motionpredict.evaluation.cache import ArrayCache, content_hash
-from motionpredict.evaluation.config import EvalConfig
+from motionpredict.evaluation.config import JOB_FIELDS, EvalConfig
 from motionpredict.evaluation.protocol import (
     CineData,
     Splits,
@@ -301,6 +301,44 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
     return jobs
 
 
+def fill_job_fields(grid: list[dict[str, Any]], job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fill ``{sequence}``, ``{horizon_steps}``, ``{horizon_ms}``, ``{mode}``, ``{seed}`` and
+    ``{method}`` in the string values of every grid point with this job's values.
+
+    This lets one configuration point each job to its own file, e.g. population weights trained
+    without the sequence being forecast: ``weights_path = ["pop-{sequence}-h{horizon_steps}.pt"]``.
+
+    Raises
+    ------
+    ConfigurationError
+        A placeholder that is not one of
+        :data:`~motionpredict.evaluation.config.JOB_FIELDS`, or a malformed template.
+    """
+    values = {
+        "sequence": job["sequence_name"],
+        "horizon_steps": int(job["horizon_steps"]),
+        "horizon_ms": round(1000 * float(job["horizon_s"])),
+        "mode": job["mode"],
+        "seed": int(job["seed"]),
+        "method": job["method"],
+    }
+    out = []
+    for point in grid:
+        filled = {}
+        for name, value in point.items():
+            if isinstance(value, str) and "{" in value:
+                try:
+                    value = value.format(**values)
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise ConfigurationError(
+                        f"grid of {job['method']}: {name} = {value!r}: cannot fill in {exc}; "
+                        f"placeholders: {', '.join('{' + f + '}' for f in JOB_FIELDS)}"
+                    ) from None
+            filled[name] = value
+        out.append(filled)
+    return out
+
+
 def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """Run one job (in any worker process); return ``{"key", "result", "elapsed_s"}``.
 
@@ -317,7 +355,7 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     limiter = threadpool_limits(limits=1, user_api="blas")
     try:
         seq = load_sequence(job["sequence"])
-        grid = method_grid(job["method"], job["grid"])
+        grid = fill_job_fields(method_grid(job["method"], job["grid"]), job)
         if seq.ct4d is not None:
             res = _run_ct4d_job(job, seq, Path(run_dir))
         elif isinstance(seq.data, PointTrajectories):

@@ -39,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,35 @@ def _execution(ev: dict[str, Any], where: str) -> tuple[str, str]:
     return str(device), str(backend)
 
 
+#: Placeholders a string hyper-parameter (e.g. ``weights_path``) may hold, filled per job.
+JOB_FIELDS = ("sequence", "horizon_steps", "horizon_ms", "mode", "seed", "method")
+
+
+def _check_placeholders(value: Any, where: str) -> None:
+    """Refuse a template whose placeholders are not job fields (at parse time, not per job)."""
+    if not isinstance(value, str) or "{" not in value:
+        return
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: {value!r} is not a valid template ({exc})") from None
+    bad = [n for n in names if n not in JOB_FIELDS]
+    if bad:
+        raise ConfigurationError(
+            f"{where}: {value!r} uses {', '.join('{' + n + '}' for n in bad)}; placeholders: "
+            + ", ".join("{" + f + "}" for f in JOB_FIELDS)
+        )
+
+
+def _resolve_path_template(value: Any, base: Path) -> Any:
+    """A relative file path in a grid (e.g. ``weights_path``) is taken from the configuration's
+    folder; placeholders such as ``{sequence}`` are kept for the job to fill in."""
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
 def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None) -> EvalConfig:
     """Validate a configuration mapping (as read from TOML).
 
@@ -187,6 +217,11 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         if bad:
             raise ConfigurationError(f"{where}: grid of {m}: unknown hyper-parameter(s) "
                                      f"{sorted(bad)}; known: {sorted(known)}")
+        for name, values in g.items():
+            for v in values if isinstance(values, list) else [values]:
+                _check_placeholders(v, f"{where}: grid of {m}: {name}")
+            if name.endswith("_path") and isinstance(values, list):
+                g[name] = [_resolve_path_template(v, base) for v in values]
     out = run.get("output")
     output = None
     if out is not None:
