@@ -67,6 +67,36 @@ def _clip_scale(sq, clip):
 
 
 @triton.jit
+def _record_step_coef(JREC, j_base, DELTA, b, Q, n_cols, coef_u, lr, clip, ref,
+                      UORO: tl.constexpr, BLOCK_N: tl.constexpr, ROWS: tl.constexpr):
+    """Per-column SGD step ``lr * clip_scale`` of SnAp-1 / UORO from one pass over the record:
+    ``G_ij = delta_i J_ij`` (SnAp-1) or ``coef_u theta_ij`` (UORO), clipped per matrix
+    (``W_a`` columns ``< Q``, ``W_b`` the others). ``ref`` only gives the accumulator dtype."""
+    cols = tl.arange(0, BLOCK_N)
+    cmask = cols < n_cols
+    in_a = cols < Q
+    sq_a = tl.zeros([ROWS], dtype=ref.dtype)
+    sq_b = tl.zeros([ROWS], dtype=ref.dtype)
+    for r0 in range(0, Q, ROWS):
+        rows = r0 + tl.arange(0, ROWS)
+        rmask = rows < Q
+        tmask = rmask[:, None] & cmask[None, :]
+        dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
+        j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :],
+                    mask=tmask, other=0.0)
+        if UORO:
+            g = coef_u * j
+        else:
+            g = dl[:, None] * j
+        g2 = g * g
+        sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
+        sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
+    step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
+    step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
+    return tl.where(in_a, step_a, step_b)
+
+
+@triton.jit
 def _forward_kernel(
     W,  # (B, Q, N) recurrent weights
     WC,  # (B, P, Q) readout
@@ -273,26 +303,8 @@ def _update_kernel(
         tl.debug_barrier()
         cols = tl.arange(0, BLOCK_N)
         cmask = cols < n_cols
-        in_a = cols < Q
-        sq_a = tl.zeros([ROWS], dtype=e.dtype)
-        sq_b = tl.zeros([ROWS], dtype=e.dtype)
-        for r0 in range(0, Q, ROWS):
-            rows = r0 + tl.arange(0, ROWS)
-            rmask = rows < Q
-            tmask = rmask[:, None] & cmask[None, :]
-            dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
-            j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :],
-                        mask=tmask, other=0.0)
-            if UORO:
-                g = coef_u * j
-            else:
-                g = dl[:, None] * j
-            g2 = g * g
-            sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
-            sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
-        step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
-        step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
-        coef = tl.where(in_a, step_a, step_b)
+        coef = _record_step_coef(JREC, j_base, DELTA, b, Q, n_cols, coef_u, lr, clip, e,
+                                 UORO, BLOCK_N, ROWS)
         sq_w = tl.zeros([ROWS], dtype=e.dtype)
         for r0 in range(0, Q, ROWS):
             rows = r0 + tl.arange(0, ROWS)
@@ -501,7 +513,6 @@ def _snap1_causal_fused_kernel(
     qmask = qq < Q
     cols = tl.arange(0, BLOCK_N)
     cmask = cols < n_cols
-    in_a = cols < Q
     # everything read from the record (and h_{t-1}) before anything is overwritten
     e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
         TARGET + b * P + pp, mask=pmask, other=0.0
@@ -523,21 +534,9 @@ def _snap1_causal_fused_kernel(
     tl.store(WCREC + coffs, wc_new, mask=cmask2)  # the record of the forecast issued now
     tl.store(ZNEW + b * n_cols + cols, z, mask=cmask)
     # pass 1: clipping norms of G_a and G_b, G_ij = delta_i J_ij
-    sq_a = tl.zeros([ROWS], dtype=e.dtype)
-    sq_b = tl.zeros([ROWS], dtype=e.dtype)
     j_base = b * Q * n_cols
-    for r0 in range(0, Q, ROWS):
-        rows = r0 + tl.arange(0, ROWS)
-        rmask = rows < Q
-        tmask = rmask[:, None] & cmask[None, :]
-        dl = tl.load(DELTA + b * Q + rows, mask=rmask, other=0.0)
-        j = tl.load(JREC + j_base + rows[:, None] * n_cols + cols[None, :], mask=tmask, other=0.0)
-        g2 = (dl[:, None] * j) * (dl[:, None] * j)
-        sq_a += tl.sum(tl.where(in_a[None, :], g2, 0.0), axis=1)
-        sq_b += tl.sum(tl.where(in_a[None, :], 0.0, g2), axis=1)
-    step_a = lr * _clip_scale(tl.sum(sq_a, axis=0), clip)
-    step_b = lr * _clip_scale(tl.sum(sq_b, axis=0), clip)
-    coef = tl.where(in_a, step_a, step_b)
+    coef = _record_step_coef(JREC, j_base, DELTA, b, Q, n_cols, 0.0, lr, clip, e,
+                             False, BLOCK_N, ROWS)
     tl.debug_barrier()
     # pass 2: per row tile, update W, then h_t, the new influence and the forecast
     sq_w = tl.zeros([ROWS], dtype=e.dtype)
