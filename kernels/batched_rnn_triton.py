@@ -67,6 +67,31 @@ def _clip_scale(sq, clip):
 
 
 @triton.jit
+def _readout_step(YREC, TARGET, HREC, WCREC, WC, b, P, Q, lr, clip,
+                  BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr):
+    """Loss terms of the scored forecast and the clipped SGD step of ``W_c`` (nothing stored).
+
+    Returns ``e = yhat - target`` (P), ``h`` of the forecast (Q), the updated ``W_c`` (P x Q),
+    ``delta = W_c,rec^T e`` (Q), and the offsets and mask of the ``W_c`` tile."""
+    pp = tl.arange(0, BLOCK_P)
+    qq = tl.arange(0, BLOCK_Q)
+    pmask = pp < P
+    qmask = qq < Q
+    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
+        TARGET + b * P + pp, mask=pmask, other=0.0
+    )
+    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
+    cmask2 = pmask[:, None] & qmask[None, :]
+    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
+    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
+    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
+    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
+    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
+    delta = tl.sum(wcr * e[:, None], axis=0)
+    return e, hr, wc_new, delta, coffs, cmask2
+
+
+@triton.jit
 def _record_step_coef(JREC, j_base, DELTA, b, Q, n_cols, coef_u, lr, clip, ref,
                       UORO: tl.constexpr, BLOCK_N: tl.constexpr, ROWS: tl.constexpr):
     """Per-column SGD step ``lr * clip_scale`` of SnAp-1 / UORO from one pass over the record:
@@ -276,22 +301,12 @@ def _update_kernel(
     learn = tl.load(LEARN + b)
     clip = tl.load(CLIP + b)
     lr = tl.where(learn != 0, tl.load(LR + b), 0.0)
-    pp = tl.arange(0, BLOCK_P)
     qq = tl.arange(0, BLOCK_Q)
-    pmask = pp < P
     qmask = qq < Q
-    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
-        TARGET + b * P + pp, mask=pmask, other=0.0
+    e, _hr, wc_new, delta, coffs, cmask2 = _readout_step(
+        YREC, TARGET, HREC, WCREC, WC, b, P, Q, lr, clip, BLOCK_P, BLOCK_Q
     )
-    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
-    cmask2 = pmask[:, None] & qmask[None, :]
-    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
-    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
-    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
-    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
-    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
     if LEARN_W:
-        delta = tl.sum(wcr * e[:, None], axis=0)
         if UORO:  # G = (delta . s) theta, record = [s (Q), theta (Q, N)]
             j_base = b * Q * (1 + n_cols) + Q
             s_rec = tl.load(JREC + b * Q * (1 + n_cols) + qq, mask=qmask, other=0.0)
@@ -362,22 +377,12 @@ def _dni_update_kernel(
     clip = tl.load(CLIP + b)
     lr = tl.where(learn != 0, tl.load(LR + b), 0.0)
     lr_a = tl.where(learn != 0, tl.load(CONSTS), 0.0)
-    pp = tl.arange(0, BLOCK_P)
     qq = tl.arange(0, BLOCK_Q)
-    pmask = pp < P
     qmask = qq < Q
-    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
-        TARGET + b * P + pp, mask=pmask, other=0.0
+    e, hr, wc_new, delta, coffs, cmask2 = _readout_step(
+        YREC, TARGET, HREC, WCREC, WC, b, P, Q, lr, clip, BLOCK_P, BLOCK_Q
     )
-    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
     d = 1.0 - hr * hr
-    cmask2 = pmask[:, None] & qmask[None, :]
-    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
-    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
-    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
-    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
-    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
-    delta = tl.sum(wcr * e[:, None], axis=0)
     s_base = b * 3 * Q
     # credits c_prev = x~_prev A and c_next = x~_next A, x~_next = [h, target, 1]
     c_prev = tl.zeros([BLOCK_Q], dtype=e.dtype)
@@ -514,20 +519,12 @@ def _snap1_causal_fused_kernel(
     cols = tl.arange(0, BLOCK_N)
     cmask = cols < n_cols
     # everything read from the record (and h_{t-1}) before anything is overwritten
-    e = tl.load(YREC + b * P + pp, mask=pmask, other=0.0) - tl.load(
-        TARGET + b * P + pp, mask=pmask, other=0.0
+    e, _hr, wc_new, delta, coffs, cmask2 = _readout_step(
+        YREC, TARGET, HREC, WCREC, WC, b, P, Q, lr, clip, BLOCK_P, BLOCK_Q
     )
-    hr = tl.load(HREC + b * Q + qq, mask=qmask, other=0.0)
-    cmask2 = pmask[:, None] & qmask[None, :]
-    coffs = b * P * Q + pp[:, None] * Q + qq[None, :]
-    wcr = tl.load(WCREC + coffs, mask=cmask2, other=0.0)
-    wc = tl.load(WC + coffs, mask=cmask2, other=0.0)
     hp = tl.load(HPREV + b * Q + cols, mask=cols < Q, other=0.0)
     xv = tl.load(X + b * M + (cols - Q), mask=(cols >= Q) & cmask, other=0.0)
     z = hp + xv
-    sc = _clip_scale(tl.sum(e * e, axis=0) * tl.sum(hr * hr, axis=0), clip)
-    wc_new = wc - (lr * sc) * e[:, None] * hr[None, :]
-    delta = tl.sum(wcr * e[:, None], axis=0)
     tl.store(DELTA + b * Q + qq, delta, mask=qmask)
     tl.debug_barrier()
     tl.store(WC + coffs, wc_new, mask=cmask2)
