@@ -29,6 +29,8 @@ to run the kernels on the CPU with Triton's interpreter (tests).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import triton
 import triton.language as tl
@@ -742,9 +744,17 @@ def rnn_step_triton(
     has_lookahead: torch.Tensor | None = None,
     active: torch.Tensor | None = None,
     sync_every: int = 1,
+    fused: bool = False,
 ) -> torch.Tensor:
     """Triton twin of :func:`~motionpredict.kernels.batched_rnn_torch.rnn_step_torch` (same
-    parameters, same result within floating-point tolerance)."""
+    parameters, same result within floating-point tolerance).
+
+    ``fused=True`` runs SnAp-1's causal step (update of the forecast issued at ``t - h`` and
+    forward step of ``t``) as one launch; every other estimator and mode runs the two-launch
+    kernels whatever ``fused`` says.
+    """
+    cfg = state.config
+    one_launch = fused and cfg.estimator == "snap1" and cfg.mode == "causal" and not cfg.as_coded
     return generic_step(
         state,
         y,
@@ -754,6 +764,7 @@ def rnn_step_triton(
         forward=forward_triton,
         update=update_triton,
         sync_every=sync_every,
+        fused_causal=_snap1_causal_fused if one_launch else None,
     )
 
 
@@ -793,28 +804,6 @@ def _snap1_causal_fused(
     )
 
 
-def rnn_step_triton_fused(
-    state: BatchedRNNState,
-    y: torch.Tensor,
-    *,
-    lookahead: torch.Tensor | None = None,
-    has_lookahead: torch.Tensor | None = None,
-    active: torch.Tensor | None = None,
-    sync_every: int = 1,
-) -> torch.Tensor:
-    """:func:`rnn_step_triton` with SnAp-1's causal step fused into one launch (update of the
-    forecast issued at ``t - h`` and forward step of ``t``); every other estimator and mode runs
-    the two-launch kernels. Same parameters and results (float tolerance)."""
-    cfg = state.config
-    fused = cfg.estimator == "snap1" and cfg.mode == "causal" and not cfg.as_coded
-    return generic_step(
-        state,
-        y,
-        lookahead=lookahead,
-        has_lookahead=has_lookahead,
-        active=active,
-        forward=forward_triton,
-        update=update_triton,
-        sync_every=sync_every,
-        fused_causal=_snap1_causal_fused if fused else None,
-    )
+def rnn_step_triton_fused(state: BatchedRNNState, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    """:func:`rnn_step_triton` with ``fused=True`` (same keyword arguments)."""
+    return rnn_step_triton(state, y, fused=True, **kwargs)
