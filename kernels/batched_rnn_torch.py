@@ -363,20 +363,14 @@ def generic_step(
     state.steps += act.to(torch.int64)
     bad = act & (diverged_rows(state) | ~torch.isfinite(pred).all(dim=1)
                  | (pred.abs().amax(dim=1) > EXPLODED))
-    if sync_every <= 1:
-        if bool(bad.any()):
-            rows = torch.nonzero(bad).flatten()
-            state.resets[rows] += 1
-            reinitialise(state, rows.cpu().numpy())
-            pred[rows] = y[rows]
-    else:
-        # no host round trip: mark the rows, forecast y_t for them until the next flush
-        if state.pending is None:
-            state.pending = torch.zeros_like(bad)
-        state.pending |= bad
-        pred = torch.where(state.pending[:, None], y, pred)
-        if (state.t + 1) % sync_every == 0:
-            flush_resets(state)
+    # a diverged row forecasts y_t and is re-initialised at the next flush: at once when
+    # sync_every = 1 (one host round trip per step), else every sync_every steps
+    if state.pending is None:
+        state.pending = torch.zeros_like(bad)
+    state.pending |= bad
+    pred = torch.where(state.pending[:, None], y, pred)
+    if sync_every <= 1 or (state.t + 1) % sync_every == 0:
+        flush_resets(state)
     if active is not None:
         pred[~active] = float("nan")
     return pred

@@ -199,6 +199,7 @@ class RNNExpertBank:
             dtype=dtype,
             uoro_noise="numpy" if dtype == torch.float64 else "counter",
         )
+        self._step = self.choice.step_function()
         self._resets_seen = np.zeros(spec.n_experts, dtype=np.int64)
         self.events: list[tuple[int, int]] = []
 
@@ -227,7 +228,7 @@ class RNNExpertBank:
         if lookahead is not None and self.config.mode == "reference":
             look = torch.as_tensor(np.asarray(lookahead, dtype=np.float64), **kw).expand(b, -1)
             has = torch.ones(b, dtype=torch.bool, device=st.w.device)
-        pred = self.choice.step_function()(st, yy.contiguous(), lookahead=look, has_lookahead=has)
+        pred = self._step(st, yy.contiguous(), lookahead=look, has_lookahead=has)
         out = pred.to("cpu", torch.float64).numpy()
         resets = st.resets.cpu().numpy()
         for j in np.flatnonzero(resets != self._resets_seen):
