@@ -9,10 +9,21 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "full_suffix"]
+__all__ = [
+    "atomic_path",
+    "commit_outputs",
+    "discard_outputs",
+    "full_suffix",
+    "stage_output",
+    "staged_outputs",
+]
+
+#: Output folders being built by the running command: ``(staging folder, final folder, force)``.
+_STAGED: list[tuple[Path, Path, bool]] = []
 
 
 def full_suffix(path: str | Path) -> str:
@@ -67,3 +78,81 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def stage_output(path: str | Path, *, force: bool = False) -> Path:
+    """Return a hidden staging folder where a command builds the output folder ``path``.
+
+    Nothing is created under the final name until :func:`commit_outputs` moves the complete
+    staging folder into place (the command line does so when the command succeeds); on an error
+    :func:`discard_outputs` deletes it, so a failed command leaves nothing behind.
+
+    Parameters
+    ----------
+    path
+        The output folder the user asked for.
+    force
+        Replace an existing ``path`` as a whole (only once the new output is complete).
+        Without it an existing, non-empty ``path`` is refused before anything is written.
+
+    Returns
+    -------
+    Path
+        The staging folder (created, empty), in the same parent folder as ``path``.
+
+    Raises
+    ------
+    InputFileError
+        ``path`` exists and is not an empty folder (without ``force``), is a file, or its parent
+        folder cannot be written.
+    """
+    from motionpredict.errors import InputFileError
+
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise InputFileError(final, "exists and is not a folder; choose another output folder")
+    if final.is_dir() and any(final.iterdir()) and not force:
+        raise InputFileError(final, "the output folder already exists and is not empty; choose "
+                                    "another one or pass --force to replace it")
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise InputFileError(parent, f"cannot create the output folder here "
+                                     f"({exc.strerror or exc})") from None
+    _STAGED.append((tmp, final, force))
+    return tmp
+
+
+def staged_outputs() -> list[tuple[Path, Path]]:
+    """``(staging folder, final folder)`` of every output being built."""
+    return [(tmp, final) for tmp, final, _ in _STAGED]
+
+
+def commit_outputs() -> list[Path]:
+    """Move every staged output folder into place; return the final folders.
+
+    An existing folder (allowed by ``force``) is renamed aside, the new one renamed into place,
+    then the old one deleted: at every moment the final name holds a complete output.
+    """
+    done = []
+    while _STAGED:
+        tmp, final, _force = _STAGED.pop(0)
+        old = None
+        if final.exists():
+            old = final.parent / f".{final.name}.old-{secrets.token_hex(4)}"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        done.append(final)
+    return done
+
+
+def discard_outputs() -> None:
+    """Delete every staging folder (the command failed): nothing is left behind."""
+    while _STAGED:
+        tmp, _final, _force = _STAGED.pop()
+        shutil.rmtree(tmp, ignore_errors=True)
