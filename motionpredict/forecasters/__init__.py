@@ -8,6 +8,7 @@ name; ``get("rtrl")`` returns a class, ``available()`` lists names.
 from motionpredict.forecasters import (
     aggregator,  # noqa: F401
     analog,  # noqa: F401
+    hybrid,  # noqa: F401
     kalman,  # noqa: F401
     last_value,  # noqa: F401
     linear,  # noqa: F401
@@ -25,6 +26,7 @@ from motionpredict.forecasters.base import (
     MODES,
     DivergenceEvent,
     Forecaster,
+    GuardEvent,
     HyperParameter,
     Mode,
     OnlineRun,
@@ -37,6 +39,7 @@ __all__ = [
     "MODES",
     "DivergenceEvent",
     "Forecaster",
+    "GuardEvent",
     "HyperParameter",
     "Mode",
     "OnlineRun",

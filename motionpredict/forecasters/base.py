@@ -23,6 +23,36 @@ Implementations subclass :class:`Forecaster`, declare their hyper-parameters in
 ``hyperparameters`` (name, default, grid) and implement :meth:`Forecaster._predict_and_learn`.
 :func:`run_online` drives a forecaster over a whole series and returns the forecasts aligned to the
 time they are *for*.
+
+Plausibility guard
+------------------
+Every forecast leaves :meth:`Forecaster.step` through a causal plausibility guard (causal mode
+only; reference mode, whose published numbers are reproduced, is left as it was). All quantities
+are in standardised units (training-window standard deviations). The guard replaces the
+learner's forecast ``yhat_t`` of ``y_{t+h}`` by the fallback forecast ``y_t`` (last value, no
+prediction) when
+
+(a) *envelope*: a component leaves ``[lo_t - M, hi_t + M]``, where ``lo_t``/``hi_t`` are the
+    per-feature running minimum/maximum of the samples ``y_0..y_t`` seen so far and ``M`` is the
+    margin ``guard_margin`` (standardised units);
+(b) *error ratio*: the exponentially weighted mean squared errors of the matured forecasts (the
+    forecast issued at ``t - h`` is scored at ``t`` against ``y_t``, both the learner's own raw
+    forecast and the fallback's ``y_{t-h}``), ``E_L <- E_L + a (mean_p (yhat_{t-h} - y_t)^2 - E_L)``
+    and likewise ``E_F`` with ``a = 1 / guard_window``, satisfy ``E_L > R E_F + 1e-6`` with
+    ``R = guard_ratio``, once ``guard_window`` forecasts have been scored. The learner keeps
+    learning (and keeps being scored) while it is replaced, so it comes back once its error
+    falls below the threshold. When moreover ``E_L > R_reset E_F + 1e-6``
+    (``R_reset = guard_reset_ratio``) an online learner is reset (a divergence event is recorded,
+    as for any reset), its pending forecasts and both averages are dropped, and the fallback is
+    emitted until ``guard_window`` forecasts of the new learner have been scored (probation);
+(c) a divergence reset (non-finite or exploded forecast or state) happened in this step (in every
+    mode).
+
+Each replaced forecast is counted (:attr:`Forecaster.guarded`) and recorded
+(:attr:`Forecaster.guard_events`, reasons ``"envelope"``, ``"error ratio"``, ``"probation"``,
+``"divergence"``); :attr:`OnlineRun.guarded` marks them per target time. The settings are
+overridable keywords of every forecaster (:data:`GUARD_PARAMETERS`; ``guard=False`` switches (a)
+and (b) off).
 """
 
 from __future__ import annotations
@@ -78,6 +108,73 @@ class DivergenceEvent:
 
     step: int
     reason: str
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """A forecast replaced by the fallback (last value) by the plausibility guard.
+
+    Attributes
+    ----------
+    step
+        Index ``t`` of the sample at which the forecast (of ``y_{t+h}``) was issued.
+    reason
+        ``"envelope"``, ``"error ratio"``, ``"probation"`` or ``"divergence"`` (see the module
+        docstring).
+    """
+
+    step: int
+    reason: str
+
+
+#: Floor added to the fallback's error in the error-ratio test (standardised units squared).
+GUARD_FLOOR = 1e-6
+
+#: The guard's settings: keywords accepted by every forecaster, outside its search grid.
+GUARD_PARAMETERS: tuple[HyperParameter, ...] = (
+    HyperParameter("guard", True, (), "plausibility guard on (causal mode only)"),
+    HyperParameter(
+        "guard_margin", 1.0, (), "envelope margin beyond the running min/max (standard deviations)"
+    ),
+    HyperParameter(
+        "guard_ratio", 2.0, (), "replace when the learner's EWMA MSE exceeds this x the fallback's"
+    ),
+    HyperParameter(
+        "guard_reset_ratio", 25.0, (), "reset an online learner whose EWMA MSE exceeds this x"
+    ),
+    HyperParameter(
+        "guard_window", 50, (), "EWMA time constant and warm-up of the error ratio (samples)"
+    ),
+)
+
+
+@dataclass
+class GuardSettings:
+    """Resolved guard settings (see :data:`GUARD_PARAMETERS`)."""
+
+    enabled: bool = True
+    margin: float = 1.0
+    ratio: float = 2.0
+    reset_ratio: float = 25.0
+    window: int = 50
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> GuardSettings:
+        """Build from ``guard*`` keywords (missing ones take the defaults); validates values."""
+        d = {hp.name: params.get(hp.name, hp.default) for hp in GUARD_PARAMETERS}
+        st = cls(
+            enabled=bool(d["guard"]),
+            margin=float(d["guard_margin"]),
+            ratio=float(d["guard_ratio"]),
+            reset_ratio=float(d["guard_reset_ratio"]),
+            window=int(d["guard_window"]),
+        )
+        if not (st.margin >= 0 and st.ratio > 0 and st.reset_ratio >= st.ratio and st.window >= 1):
+            raise ConfigurationError(
+                "guard settings need guard_margin >= 0, guard_ratio > 0, "
+                f"guard_reset_ratio >= guard_ratio, guard_window >= 1; got {d}"
+            )
+        return st
 
 
 class Standardizer:
@@ -179,6 +276,8 @@ class Forecaster(ABC):
         if mode not in MODES:
             raise ConfigurationError(f"mode must be one of {MODES}, got {mode!r}")
         known = {hp.name: hp for hp in self.hyperparameters}
+        guard_names = {hp.name for hp in GUARD_PARAMETERS}
+        guard_params = {n: params.pop(n) for n in list(params) if n in guard_names}
         unknown = set(params) - set(known)
         if unknown:
             raise ConfigurationError(
@@ -192,6 +291,13 @@ class Forecaster(ABC):
         self.events: list[DivergenceEvent] = []
         self.t = -1  # index of the last sample received
         self._last_sample = np.zeros(self.n_features)
+        #: Guard settings (see the module docstring).
+        self.guard_settings = GuardSettings.from_params(guard_params)
+        #: Number of emitted forecasts that were the guard's fallback.
+        self.guarded = 0
+        #: One event per replaced forecast.
+        self.guard_events: list[GuardEvent] = []
+        self._guard_init()
         self._reset_model()
 
     # ------------------------------------------------------------------ to implement
@@ -241,8 +347,8 @@ class Forecaster(ABC):
             raise RuntimeError(f"{self.name} returned shape {pred.shape}, not ({self.n_features},)")
         reason = self._check_prediction(pred)
         if reason is not None:
-            return self._recover(reason, y)
-        return pred
+            return self._guard(self._recover(reason, y), y, diverged=True)
+        return self._guard(pred, y)
 
     def _check_prediction(self, pred: np.ndarray) -> str | None:
         """Return why the forecast ``pred`` (``(p,)``) or the state is unusable, else ``None``."""
@@ -251,6 +357,86 @@ class Forecaster(ABC):
         if np.abs(pred).max() > 1e6:
             return "prediction exploded (|y| > 1e6 standard deviations)"
         return self.diverged()
+
+    # ------------------------------------------------------------------ plausibility guard
+    def _guard_init(self) -> None:
+        """Initialise the guard's state (envelope, pending forecasts, error averages)."""
+        h, p = self.horizon, self.n_features
+        self._g_lo = np.full(p, np.inf)
+        self._g_hi = np.full(p, -np.inf)
+        self._g_raw = np.zeros((h, p))  # learner's raw forecast issued at t' (slot t' % h)
+        self._g_fb = np.zeros((h, p))  # fallback forecast y_t' issued at t'
+        self._g_valid = np.zeros(h, dtype=bool)
+        self._g_el = 0.0  # EWMA MSE of the learner's matured forecasts
+        self._g_ef = 0.0  # EWMA MSE of the fallback's matured forecasts
+        self._g_n = 0  # forecasts scored since the start or the last reset
+        self._g_probation = False
+
+    def _guard_state_nan(self) -> bool:
+        """True when the guard's own state holds NaN (it is then reset with the model)."""
+        return bool(
+            np.isnan(self._g_el + self._g_ef)
+            or np.isnan(self._g_lo).any()
+            or np.isnan(self._g_hi).any()
+            or np.isnan(self._g_raw).any()
+            or np.isnan(self._g_fb).any()
+        )
+
+    @property
+    def guard_active(self) -> bool:
+        """Whether the envelope and error-ratio tests run (causal mode, guard enabled)."""
+        return self.guard_settings.enabled and self.mode == "causal"
+
+    def _guard(self, pred: np.ndarray, y: np.ndarray, *, diverged: bool = False) -> np.ndarray:
+        """Apply the plausibility guard to the forecast ``pred`` issued at ``t`` (``(p,)``,
+        standardised) with the current sample ``y`` = ``y_t``; return what is emitted."""
+        if not diverged and self._guard_state_nan():
+            self._recover("non-finite guard state", y)
+            self._guard_init()
+            diverged = True
+        reason = "divergence" if diverged else None
+        if self.guard_active:
+            gs = self.guard_settings
+            np.minimum(self._g_lo, y, out=self._g_lo)
+            np.maximum(self._g_hi, y, out=self._g_hi)
+            slot = self.t % self.horizon
+            if self._g_valid[slot]:
+                a = 1.0 / gs.window
+                d_l = float(np.mean((self._g_raw[slot] - y) ** 2))
+                d_f = float(np.mean((self._g_fb[slot] - y) ** 2))
+                self._g_el += a * (d_l - self._g_el)
+                self._g_ef += a * (d_f - self._g_ef)
+                self._g_n += 1
+            if self._g_probation and self._g_n >= gs.window:
+                self._g_probation = False
+            reset = diverged
+            if reason is None:
+                if (pred < self._g_lo - gs.margin).any() or (pred > self._g_hi + gs.margin).any():
+                    reason = "envelope"
+                elif self._g_probation:
+                    reason = "probation"
+                elif self._g_n >= gs.window and self._g_el > gs.ratio * self._g_ef + GUARD_FLOOR:
+                    reason = "error ratio"
+                    if self.online and self._g_el > gs.reset_ratio * self._g_ef + GUARD_FLOOR:
+                        ratio = self._g_el / max(self._g_ef, GUARD_FLOOR)
+                        self.events.append(DivergenceEvent(
+                            step=self.t, reason=f"guard: error {ratio:.3g} x the fallback's"
+                        ))
+                        self._reset_model()
+                        reset = True
+            if reset:
+                self._g_valid[:] = False
+                self._g_el = self._g_ef = 0.0
+                self._g_n = 0
+                self._g_probation = True
+            self._g_raw[slot] = pred
+            self._g_fb[slot] = y
+            self._g_valid[slot] = not reset
+        if reason is None:
+            return pred
+        self.guarded += 1
+        self.guard_events.append(GuardEvent(step=self.t, reason=reason))
+        return y.copy()
 
     def _recover(self, reason: str, y: np.ndarray) -> np.ndarray:
         """Record a divergence at the current step, reset the model, return a copy of ``y``."""
@@ -291,6 +477,11 @@ class OnlineRun:
         Divergence events.
     mode
         The mode used (``"reference"`` results must be labelled as such).
+    guarded
+        ``(T,)`` bool aligned like ``predicted``: True where the forecast for ``t`` was the
+        plausibility guard's fallback (``y_{t-h}``). All False when not given.
+    guard_events
+        The forecaster's guard events.
     """
 
     predicted: np.ndarray
@@ -298,6 +489,17 @@ class OnlineRun:
     step_ms: np.ndarray
     events: list[DivergenceEvent] = field(default_factory=list)
     mode: Mode = "causal"
+    guarded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    guard_events: list[GuardEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.guarded.shape != (self.predicted.shape[0],):
+            self.guarded = np.zeros(self.predicted.shape[0], dtype=bool)
+
+    @property
+    def n_guarded(self) -> int:
+        """Number of forecasts (target times) that were the guard's fallback."""
+        return int(np.count_nonzero(self.guarded))
 
 
 def run_online(
@@ -335,21 +537,26 @@ def run_online(
     predicted = np.full((n, p), np.nan)
     issued = np.full(n, -1, dtype=np.int64)
     step_ms = np.zeros(n)
+    guarded = np.zeros(n, dtype=bool)
     # Per-step products are small: extra BLAS threads only fight over the cores (7x slower RTRL
     # on 2 busy cores), so the loop runs with one.
     with threadpool_limits(limits=1, user_api="blas"):
         for t in range(n):
             look = series[t + h] if (forecaster.mode == "reference" and t + h < n) else None
             t0 = time.perf_counter()
+            n_guarded = forecaster.guarded
             pred = forecaster.step(series[t], lookahead=look)
             step_ms[t] = (time.perf_counter() - t0) * 1e3
             if t + h < n:
                 predicted[t + h] = pred
                 issued[t + h] = t
+                guarded[t + h] = forecaster.guarded != n_guarded
     return OnlineRun(
         predicted=predicted,
         issued_at=issued,
         step_ms=step_ms,
         events=list(forecaster.events),
         mode=forecaster.mode,
+        guarded=guarded,
+        guard_events=list(forecaster.guard_events),
     )

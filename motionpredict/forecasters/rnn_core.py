@@ -458,7 +458,8 @@ class OnlineRNN(Forecaster):
 
         With the compiled path the whole step is one call; the contract is the same: a
         non-finite sample raises :class:`~motionpredict.errors.ValidationError`, a divergence
-        resets the model, records the event and returns the last sample.
+        resets the model, records the event and returns the last sample, and the forecast passes
+        the same plausibility guard (:meth:`Forecaster._guard`).
         """
         if not self._use_jit:
             return super().step(y, lookahead=lookahead)
@@ -477,8 +478,8 @@ class OnlineRNN(Forecaster):
             with np.errstate(all="ignore"):
                 reason = self._check_prediction(out)
             if reason is not None:
-                return self._recover(reason, y)
-        return out
+                return self._guard(self._recover(reason, y), y, diverged=True)
+        return self._guard(out, y)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
