@@ -23,7 +23,6 @@ prediction just made, ``h - 1`` frames before it is acquired): the pipeline then
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,20 +58,11 @@ def horizon_to_steps(horizon_s: float, period_s: float, *, round_horizon: bool =
     ------
     ConfigurationError
         When the horizon is not positive, or not a whole number of periods and rounding was not
-        asked for.
+        asked for (the message names the options that round it).
     """
-    if not (math.isfinite(horizon_s) and horizon_s > 0):
-        raise ConfigurationError(f"horizon must be a positive time in s, got {horizon_s}")
-    if not (math.isfinite(period_s) and period_s > 0):
-        raise ConfigurationError(f"frame period must be a positive time in s, got {period_s}")
-    ratio = horizon_s / period_s
-    steps = max(1, round(ratio))
-    if abs(ratio - steps) > 0.01 * max(ratio, 1.0) and not round_horizon:
-        raise ConfigurationError(
-            f"horizon {horizon_s:g} s is {ratio:.3f} frame periods of {period_s:g} s, not a whole "
-            f"number; use {steps * period_s:.6g} s or ask to round it"
-        )
-    return int(steps)
+    from motionpredict.units import Horizon
+
+    return Horizon.from_seconds(horizon_s, period_s, rounded=round_horizon).steps
 
 
 def parse_horizon(text: str) -> tuple[float | None, int | None]:
@@ -83,24 +73,9 @@ def parse_horizon(text: str) -> tuple[float | None, int | None]:
     (seconds, steps)
         Exactly one of the two is not ``None``.
     """
-    t = text.strip().lower()
-    try:
-        if t.endswith("ms"):
-            return float(t[:-2]) / 1e3, None
-        if t.endswith("s") and not t.endswith("steps"):
-            return float(t[:-1]), None
-        for suffix in ("steps", "step", "f"):
-            if t.endswith(suffix):
-                t = t[: -len(suffix)]
-                break
-        n = int(t)
-    except ValueError:
-        raise ConfigurationError(
-            f"horizon {text!r} not understood; write e.g. 0.6s, 600ms or 3steps"
-        ) from None
-    if n < 1:
-        raise ConfigurationError(f"horizon must be at least 1 step, got {text!r}")
-    return None, n
+    from motionpredict.units import parse_horizon_text
+
+    return parse_horizon_text(text)
 
 
 def new_forecaster(
@@ -728,6 +703,13 @@ def run_sequence(
         metrics.update(M.field_metrics(pf, lk, roi=roi, prefix="dvf"))
         rebuilt = np.asarray(pipeline.model.reconstruct(w), dtype=np.float32)
         metrics.update(M.field_metrics(rebuilt, lk, roi=roi, prefix="pca_truncation"))
+        # The answer (docs/cli.md): RMSE of the rebuilt predicted field against the LK field over
+        # the ROI (else every pixel), and the same for no prediction: the field rebuilt from the
+        # weights of the last acquired frame t - h (what method "no-prediction" predicts).
+        last = np.array([pred_by_target[i].weights for i in scored])
+        held = np.asarray(pipeline.model.reconstruct(last), dtype=np.float32)
+        metrics["rmse_mm"] = field_rmse_mm(pf, lk, roi)
+        metrics["no_prediction_rmse_mm"] = field_rmse_mm(held, lk, roi)
         if true_fields is not None:
             tf = np.asarray(true_fields.fields[targets], dtype=np.float32)
             metrics.update(M.field_metrics(pf, tf, roi=roi, prefix="dvf_true"))
@@ -746,12 +728,37 @@ def run_sequence(
         w = pipeline.trajectories.as_series()[targets]
         pw = np.array([pred_by_target[i].predicted_positions.ravel() for i in scored])
         metrics.update(M.marker_metrics(pw, w))
+        held = pipeline.trajectories.as_series()[targets - h]  # no prediction: the last sample
+        metrics["no_prediction_rmse_mm"] = M.marker_metrics(held, w)["rmse_mm"]
         pred_frames = acq_frames = None
+    ref = metrics["no_prediction_rmse_mm"]
+    metrics["relative_rmse"] = metrics["rmse_mm"] / ref if ref > 0 else float("nan")
     metrics.update(M.stage_summary(stages))
     metrics["n_scored"] = float(len(targets))
     return SequenceRun(targets=targets, weights=w, predicted_weights=pw, stage_ms=stages,
                        metrics=metrics, settings=settings, predicted_frames=pred_frames,
                        acquired_frames=acq_frames, events=list(pipeline.forecaster.events))
+
+
+def field_rmse_mm(predicted: np.ndarray, reference: np.ndarray,
+                  roi: np.ndarray | None = None) -> float:
+    """Root mean square geometric error of displacement fields (mm).
+
+    ``sqrt(mean over frames t and pixels x of |u_t(x) - û_t(x)|^2)``, over the ROI pixels when
+    ``roi`` is given, else every pixel.
+
+    Parameters
+    ----------
+    predicted, reference
+        ``(T, *spatial, ndim)`` fields in mm.
+    roi
+        Boolean ``spatial`` mask, or ``None``.
+    """
+    d = np.asarray(predicted, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    sq = np.sum(d * d, axis=-1)  # (T, *spatial)
+    if roi is not None:
+        sq = sq[:, np.asarray(roi, dtype=bool)]
+    return float(np.sqrt(sq.mean()))
 
 
 def true_range(sequence: ImageSequence) -> float:

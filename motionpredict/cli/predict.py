@@ -1,9 +1,13 @@
-"""``motionpredict predict PATH --method NAME --horizon 0.6s``: predicted frames of a sequence.
+"""``motionpredict predict PATH --horizon 0.6s [--method NAME]``: predicted frames of a sequence.
 
 Runs the online pipeline over every frame after the training window and writes, in ``--out``:
 the predicted frames (``predicted.<format>``, or a DICOM derived series), the acquired and
 predicted PCA weights (or marker positions) as CSV, ``metrics.json``, and ``report.html`` (plus
 ``results.sqlite``, the one-row store the report is built from).
+
+The errors are scored on the sidecar's test window when a ``sequence.json`` states one, else on
+every predicted frame; the last line printed is the answer: the method's RMSE (mm) on that window,
+no prediction's RMSE on the same window and their ratio (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from motionpredict.errors import ConfigurationError
+
+#: ``--method`` when none is given: the best causal method the project has (docs/forecasters.md).
+DEFAULT_METHOD = "aggregator"
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -43,7 +50,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", type=Path, metavar="PATH", help="DICOM folder, image file or marker CSV")
-    p.add_argument("--method", required=True, help="forecaster name (e.g. lms, snap1, linear)")
+    p.add_argument("--method", default=DEFAULT_METHOD,
+                   help=f"forecaster name (e.g. lms, snap1, linear; default {DEFAULT_METHOD}, "
+                        "the best causal method)")
     p.add_argument("--horizon", required=True,
                    help="forecast horizon: 0.6s, 600ms or 3steps (a time must be a whole number "
                         "of frame periods unless --round-horizon)")
@@ -87,9 +96,10 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``predict``."""
     from motionpredict import __version__
-    from motionpredict.evaluation.protocol import read_sidecar, roi_from_sidecar
+    from motionpredict.evaluation.protocol import roi_from_sidecar
     from motionpredict.evaluation.store import dumps
     from motionpredict.io import atomic_path, load, write_dicom_series, write_image
+    from motionpredict.io.sidecar import read_sidecar
     from motionpredict.pipeline import (
         OnlineFramePipeline,
         OnlineMarkerPipeline,
@@ -106,12 +116,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         kw["dataset"] = args.dataset
     data = load(args.path, **kw)
-    meta = read_sidecar(args.path) or {}
+    sidecar = read_sidecar(args.path)
+    meta: dict[str, Any] = dict(sidecar.raw) if sidecar is not None else {}
     name = str(meta.get("name") or args.path.stem)
     period = data.frame_period if isinstance(data, ImageSequence) else data.sample_period
     h_s, h_steps = parse_horizon(args.horizon)
     horizon_s = h_s if h_s is not None else h_steps * period  # type: ignore[operator]
-    params = dict(args.param)
+    from motionpredict.evaluation.config import check_method_params
+
+    params = check_method_params(args.method, dict(args.param), "--param")
     train = args.train_frames  # None: the pipeline takes the sidecar's split, else 45 %
     out = args.out or Path(f"predict-{name}-{args.method}")
     from motionpredict.ct4d.command import is_ct4d, predict_4dct
@@ -122,9 +135,13 @@ def run(args: argparse.Namespace) -> int:
                               round_horizon=args.round_horizon, backend=args.backend):
             print(w)
         return 0
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "results.sqlite").exists():
-        (out / "results.sqlite").unlink()
+    from motionpredict.units import Horizon
+
+    horizon = (Horizon.from_seconds(h_s, period, rounded=args.round_horizon) if h_s is not None
+               else Horizon(int(h_steps or 1), period))
+    from motionpredict.io.atomic import stage_output
+
+    out = stage_output(out, force=getattr(args, "force", False))  # moved into place on success
     roi = None
     if isinstance(data, ImageSequence):
         roi = roi_from_sidecar(meta, data.shape)
@@ -143,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
         def prog(done: int, total: int) -> None:
             print(f"\r{done}/{total}", end="", file=sys.stderr)
     pipe.prepare(progress=prog)
-    res = run_sequence(pipe, roi=roi, progress=prog)
+    n_all = data.n_frames if isinstance(data, ImageSequence) else data.n_samples
+    first = pipe.next_frame
+    assert first is not None
+    window = _scored_window(meta, n_all, period, first, pipe.horizon_steps,
+                            "frame" if isinstance(data, ImageSequence) else "sample")
+    res = run_sequence(pipe, window=(window["start"], window["stop"]), roi=roi, progress=prog)
     if prog is not None:
         print(file=sys.stderr)
     targets = res.targets
@@ -155,12 +177,13 @@ def run(args: argparse.Namespace) -> int:
             frames=res.predicted_frames, spacing=data.spacing, times=data.times[targets],
             origin=data.origin, direction=data.direction,
             provenance=Provenance(source=f"motionpredict predict {args.method} "
-                                         f"h={horizon_s:g}s {args.mode}",
+                                         f"h={horizon.seconds:.4g}s {args.mode}",
                                   raw_range=data.provenance.raw_range))
         if args.format == "dicom":
             written += write_dicom_series(
                 pred_seq, out / "predicted_dicom",
-                description=f"predicted {args.method} h={horizon_s:g}s {args.mode}", source=data)
+                description=f"predicted {args.method} h={horizon.seconds:.4g}s {args.mode}",
+                source=data)
         else:
             target = out / f"predicted.{args.format}"
             write_image(pred_seq, target)
@@ -184,25 +207,126 @@ def run(args: argparse.Namespace) -> int:
     written.append(csv_path)
     label = ("reference mode: published look-ahead, learns from targets before they are acquired"
              if args.mode == "reference" else "causal")
-    summary = {"version": __version__, "sequence": name, "mode": args.mode, "mode_label": label,
-               "settings": settings, "scored_frames_1based": [int(targets[0]) + 1,
-                                                              int(targets[-1]) + 1],
+    is_img = isinstance(data, ImageSequence)
+    lines = answer_lines(args.method, args.mode, horizon, res.metrics, window, is_img,
+                         roi is not None)
+    summary = {"version": __version__, "sequence": name, "method": args.method,
+               "mode": args.mode, "mode_label": label, "settings": settings,
+               "horizon": horizon.as_dict(),
+               "scored_frames_1based": [int(targets[0]) + 1, int(targets[-1]) + 1],
+               "scored_window": {k: window[k] for k in ("first", "last", "unit", "indexing",
+                                                        "split", "source", "name")},
+               "searched": SEARCHED, "rmse_definition": rmse_definition(is_img, roi is not None),
+               "answer": lines[-1], "warning": lines[0] if len(lines) > 1 else None,
                "metrics": res.metrics, "divergence_resets": len(res.events)}
     with atomic_path(out / "metrics.json") as tmp:
         Path(tmp).write_text(dumps(summary) + "\n")
     written.append(out / "metrics.json")
     if not args.no_report:
-        _store_for_report(out, data, name, res, pipe, horizon_s, args, roi, meta)
+        _store_for_report(out, data, name, res, pipe, horizon, args, roi, meta, window)
         from motionpredict.report import build_report
 
         written += build_report(out, pdf=args.pdf)
     for w in written:
         print(w)
+    for line in lines:  # the answer is the last line
+        print(line)
     return 0
 
 
-def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, horizon_s: float,
-                      args: argparse.Namespace, roi: Any, meta: dict[str, Any]) -> None:
+#: What ``predict`` searched (``metrics.json`` ``searched``): nothing.
+SEARCHED: dict[str, Any] = {
+    "settings_tried": 1, "validation_window": None,
+    "what": "nothing: the method ran with its default settings and any --param values; no "
+            "hyper-parameter or PCA size was chosen on a validation window",
+}
+
+
+def rmse_definition(is_image: bool, has_roi: bool) -> str:
+    """What ``rmse_mm`` and ``no_prediction_rmse_mm`` measure (``metrics.json``
+    ``rmse_definition``)."""
+    if not is_image:
+        return ("RMSE (mm) of the 3D marker positions, sqrt(mean over samples and markers of "
+                "|p_hat - p|^2); no prediction repeats the last acquired sample")
+    where = "the ROI pixels" if has_roi else "every pixel"
+    return (f"RMSE (mm) of the predicted displacement field (rebuilt from the forecast PCA "
+            f"weights) against the Lucas-Kanade field of the acquired frame, over {where} and the "
+            f"scored frames; no prediction rebuilds the field from the weights of the last "
+            f"acquired frame")
+
+
+def _scored_window(meta: dict[str, Any], n: int, period_s: float, first: int, h: int,
+                   unit: str) -> dict[str, Any]:
+    """The window of target frames (samples) that ``predict`` scores.
+
+    The sidecar's test window when it states one (from the first predicted frame on, if the
+    training window given by ``--train-frames`` runs into it), else every predicted frame.
+
+    Returns
+    -------
+    dict
+        ``start``, ``stop`` (0-based, stop exclusive), ``first``, ``last`` (1-based inclusive),
+        ``unit``, ``indexing``, ``split`` (``"test"`` or ``"all predicted"``), ``source`` and
+        ``name`` (a phrase naming it).
+    """
+    from motionpredict.evaluation.protocol import splits_from_sidecar
+
+    lo = first + h  # the first target with a prediction
+    sp = splits_from_sidecar(meta, n, sample_period_s=period_s) if meta else None
+    if sp is not None and sp.test[1] > lo:
+        start, stop = max(sp.test[0], lo), sp.test[1]
+        split, source = "test", "sidecar"
+        name = f"test {unit}s {start + 1}-{stop} (the sidecar's test window"
+        name += (f", from the first predicted {unit} on)" if start > sp.test[0] else ")")
+    else:
+        start, stop = lo, n
+        split = "all predicted"
+        source = "no sidecar test window" if sp is None else "sidecar test window too early"
+        why = ("no sidecar states a test window" if sp is None else
+               "the sidecar's test window ends before the first prediction")
+        name = (f"{unit}s {start + 1}-{stop}: every {unit} predicted after the {first} training "
+                f"{unit}s ({why})")
+    return {"start": int(start), "stop": int(stop), "first": int(start) + 1, "last": int(stop),
+            "unit": unit, "indexing": "1-based inclusive", "split": split, "source": source,
+            "name": name}
+
+
+def answer_lines(method: str, mode: str, horizon: Any, metrics: dict[str, float],
+                 window: dict[str, Any], is_image: bool, has_roi: bool) -> list[str]:
+    """The answer of ``predict``: a warning line when the method is worse than no prediction,
+    then the answer line (the last line printed).
+
+    Parameters
+    ----------
+    horizon
+        :class:`motionpredict.units.Horizon` actually used.
+    metrics
+        ``rmse_mm``, ``no_prediction_rmse_mm`` and ``relative_rmse`` of the scored window.
+    window
+        :func:`_scored_window`.
+    """
+    unit = "frames" if is_image else "samples"
+    rmse, ref, ratio = (metrics["rmse_mm"], metrics["no_prediction_rmse_mm"],
+                        metrics["relative_rmse"])
+    what = "RMSE"
+    if is_image:
+        what = ("RMSE of the displacement field vs Lucas-Kanade, "
+                + ("ROI pixels" if has_roi else "every pixel") + ",")
+    answer = (f"answer: {method} ({mode}), horizon {horizon.label(unit)}: {what} {rmse:.4f} mm "
+              f"on {window['name']}; no prediction {ref:.4f} mm on the same {unit}; "
+              f"ratio {ratio:.4f}")
+    if not ratio <= 1.0:  # also NaN (no-prediction error 0)
+        what_held = "frame's motion" if is_image else "position"
+        warn = (f"WARNING: {method} is worse than no prediction here (RMSE {ratio:.2f} times "
+                f"no prediction's): repeating the last acquired {what_held} would be more "
+                f"accurate; do not rely on this forecast")
+        return [warn, answer]
+    return [answer]
+
+
+def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, horizon: Any,
+                      args: argparse.Namespace, roi: Any, meta: dict[str, Any],
+                      window: dict[str, Any]) -> None:
     """Write the one-row results store (and frame triplets) the report is built from."""
     from motionpredict import __version__
     from motionpredict.evaluation.batch import _save_artifacts
@@ -213,7 +337,9 @@ def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, hori
     kind = f"image-{data.ndim}d" if is_img else "markers"
     targets = res.targets
     spec = {"sequence_name": name, "kind": kind, "method": args.method, "mode": args.mode,
-            "horizon_s": horizon_s, "horizon_steps": pipe.horizon_steps, "seed": args.seed}
+            "horizon_s": horizon.seconds, "horizon_steps": horizon.steps,
+            "requested_horizon_s": horizon.requested_s, "period_s": horizon.period_s,
+            "seed": args.seed}
     settings = res.settings
     result: dict[str, Any] = {
         "chosen": {"n_components": settings.get("n_components"),
@@ -226,11 +352,15 @@ def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, hori
                    "true": res.weights.tolist(), "predicted": res.predicted_weights.tolist(),
                    "stage_ms": {k: v.tolist() for k, v in res.stage_ms.items()}},
         "splits": {"train": [0, settings.get("train_frames", settings.get("train_samples"))],
-                   "validation": None, "test": [int(targets[0]), int(targets[-1]) + 1],
+                   "validation": None, "test": [window["start"], window["stop"]],
                    "offline_fit_until": settings.get("offline_fit_until"),
                    "source": settings.get("train_frames_source",
                                           settings.get("train_samples_source")),
-                   "convention": "0-based, stop exclusive; scored = every predicted frame"},
+                   "convention": "0-based, stop exclusive; scored = the test window "
+                                 "(scored_window)"},
+        "scored_window": {k: window[k] for k in ("first", "last", "unit", "indexing", "split",
+                                                 "source", "name")},
+        "searched": SEARCHED,
         "period_s": data.frame_period if is_img else data.sample_period,
         "provenance": {"source": Path(args.path).name, "dataset": meta.get("dataset"),
                        "frame_period_source": data.provenance.frame_period_source,
