@@ -259,6 +259,7 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
     recorded there as ``(spec, message)`` and skipped.
     """
     jobs = []
+    keys: set[str] = set()
     for spec in expand_sequences(cfg.sequences):
         try:
             seq = load_sequence(spec)
@@ -280,12 +281,14 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
         lk.update(cfg.lk)
         for h_s in horizons:
             steps = steps_for(h_s, seq.period_s, cfg.round_horizons)
+            # Jobs are labelled by the horizon used, steps x period (docs/evaluation.md).
+            actual_s = round(steps * seq.period_s, 9)
             for method in cfg.methods:
                 for mode in cfg.modes:
                     for i, seed in enumerate(cfg.seeds):
                         job = {
                             "sequence": spec, "sequence_name": seq.name, "kind": seq.kind,
-                            "method": method, "mode": mode, "horizon_s": round(float(h_s), 9),
+                            "method": method, "mode": mode, "horizon_s": actual_s,
                             "horizon_steps": steps, "seed": int(seed),
                             "grid": cfg.grids.get(method, {}), "n_components": cfg.n_components,
                             "lk": lk, "backend": cfg.backend,
@@ -294,6 +297,11 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                         if seq.kind == "ct4d":
                             job["correspondence"] = "nw"
                         job["key"] = content_hash("job-v1", job)[:24]
+                        if job["key"] in keys:  # another requested horizon rounded to this one
+                            continue
+                        keys.add(job["key"])
+                        job["requested_horizon_s"] = round(float(h_s), 9)
+                        job["period_s"] = float(seq.period_s)
                         job["rnn"] = cfg.rnn_execution()  # how, not what: not in the key
                         if cfg.cache_dir is not None:
                             job["cache_dir"] = str(cfg.cache_dir)

@@ -39,6 +39,8 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import math
 import string
 import tomllib
 from dataclasses import dataclass, field
@@ -98,12 +100,88 @@ class EvalConfig:
         return out
 
 
+def strict_value(value: Any, typ: type, where: str) -> Any:
+    """``value`` as ``typ`` (``int``, ``float``, ``str`` or ``bool``), refusing lossy conversions.
+
+    An integer field takes an integer (or a float with an integral value, such as ``2.0``), never
+    ``1.5``, ``"two"`` or ``true``; a float field takes a finite number, never a string.
+
+    Raises
+    ------
+    ConfigurationError
+        Naming ``where`` (file and key) and the value.
+    """
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise ConfigurationError(f"{where}: expected a whole number, got {value!r}")
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigurationError(f"{where}: expected a finite number, got {value!r}")
+            return float(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - programming error
+        raise TypeError(typ)
+    raise ConfigurationError(f"{where}: expected a {typ.__name__} value, got {value!r}")
+
+
 def _list(v: Any, typ: type, where: str) -> list[Any]:
     vals = v if isinstance(v, list) else [v]
-    try:
-        return [typ(x) for x in vals]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{where}: expected {typ.__name__} values, got {v!r}") from None
+    return [strict_value(x, typ, where) for x in vals]
+
+
+def check_method_params(method: str, params: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check hyper-parameter values of ``method`` against its declared ones; return them typed.
+
+    A value must have the type of the declared default (an integer default takes only whole
+    numbers, a float default any finite number, a boolean default only ``true``/``false``, a string
+    default a string) and, where the default is positive, be non-negative (counts at least 1).
+
+    Parameters
+    ----------
+    method
+        Forecaster name.
+    params
+        ``{name: value}``.
+    where
+        Where the values come from (``--param``, a file and table), named in errors.
+
+    Raises
+    ------
+    ConfigurationError
+        An unknown name, or a value of the wrong type or sign, naming ``where`` and the key.
+    """
+    declared = {hp.name: hp for hp in get(method).hyperparameters}
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        hp = declared.get(name)
+        if hp is None:
+            raise ConfigurationError(f"{where}: {method} has no hyper-parameter {name!r}; known: "
+                                     f"{sorted(declared)}")
+        default = hp.default
+        key = f"{where}: {method} {name}"
+        if default is None or value is None:
+            out[name] = value
+            continue
+        typ = type(default) if isinstance(default, (bool, int, float, str)) else None
+        if typ is None:
+            out[name] = value
+            continue
+        v = strict_value(value, typ, key)
+        if typ is int and default >= 1 and v < 1:
+            raise ConfigurationError(f"{key}: must be >= 1, got {value!r}")
+        if typ is float and default >= 0 and v < 0:
+            raise ConfigurationError(f"{key}: must be >= 0, got {value!r}")
+        out[name] = v
+    return out
 
 
 def _execution(ev: dict[str, Any], where: str) -> tuple[str, str]:
@@ -220,6 +298,8 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         for name, values in g.items():
             for v in values if isinstance(values, list) else [values]:
                 _check_placeholders(v, f"{where}: grid of {m}: {name}")
+                if not (isinstance(v, str) and "{" in v):
+                    check_method_params(m, {name: v}, f"{where} [evaluation.grids.{m}]")
             if name.endswith("_path") and isinstance(values, list):
                 g[name] = [_resolve_path_template(v, base) for v in values]
     out = run.get("output")
@@ -231,12 +311,23 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     if run.get("cache") is not None:
         cache_dir = Path(str(run["cache"])).expanduser()
         cache_dir = cache_dir if cache_dir.is_absolute() else base / cache_dir
-    jobs = int(run.get("jobs", 1))
+    jobs = strict_value(run.get("jobs", 1), int, f"{where}: [run] jobs")
     if jobs < 1:
         raise ConfigurationError(f"{where}: [run] jobs must be >= 1")
     n_comp = _list(ev.get("n_components", [1, 2, 3, 4]), int, f"{where} n_components")
     if any(n < 1 for n in n_comp):
         raise ConfigurationError(f"{where}: n_components must be >= 1")
+    for key, typ in (("horizons_steps", int), ("horizons_s", float)):
+        if key in ev:
+            vals = _list(ev[key], typ, f"{where}: [evaluation] {key}")
+            if not vals or any(v <= 0 for v in vals):
+                unit = "whole numbers of steps" if typ is int else "times in s"
+                raise ConfigurationError(f"{where}: [evaluation] {key} must be positive {unit}, "
+                                         f"got {ev[key]!r}")
+    if "triplet_count" in ev:
+        strict_value(ev["triplet_count"], int, f"{where}: [evaluation] triplet_count")
+    for i, s_ in enumerate(sequences):
+        _check_sequence(s_, f"{where}: sequence {i + 1}")
     device, rnn_backend = _execution(ev, where)
     return EvalConfig(
         sequences=sequences,
@@ -263,6 +354,44 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         name=str(run.get("name", source.stem if source else "evaluation")),
         source=source,
     )
+
+
+def _check_sequence(s: dict[str, Any], where: str) -> None:
+    """Types and signs of a ``[[sequences]]`` entry (its data are checked when it is loaded)."""
+    for key in ("frame_period_s", "duration_s", "rate_hz"):
+        if key in s and strict_value(s[key], float, f"{where}: {key}") <= 0:
+            raise ConfigurationError(f"{where}: {key} must be positive, got {s[key]!r}")
+    for key in ("seed", "n_frames", "reference_index"):
+        if key in s:
+            strict_value(s[key], int, f"{where}: {key}")
+    if "spacing_mm" in s:
+        vals = _list(s["spacing_mm"], float, f"{where}: spacing_mm")
+        if not vals or any(v <= 0 for v in vals):
+            raise ConfigurationError(f"{where}: spacing_mm must be positive lengths in mm, got "
+                                     f"{s['spacing_mm']!r}")
+    if "shape" in s:
+        vals = _list(s["shape"], int, f"{where}: shape")
+        if any(v < 1 for v in vals):
+            raise ConfigurationError(f"{where}: shape must be positive sizes, got {s['shape']!r}")
+    sp = s.get("splits")
+    if sp is None:
+        return
+    if not isinstance(sp, dict):
+        raise ConfigurationError(f"{where}: splits must be a table "
+                                 "{ train = [a, b], cv = [c, d], test = [e, f] }")
+    windows = []
+    for name in ("train", "cv", "validation", "test"):
+        if name not in sp:
+            continue
+        w = _list(sp[name], int, f"{where}: splits {name}")
+        if len(w) != 2 or w[0] < 1 or w[1] < w[0]:
+            raise ConfigurationError(f"{where}: splits {name} must be [first, last], 1-based "
+                                     f"inclusive, first <= last, got {sp[name]!r}")
+        windows.append((name, w))
+    for (n1, w1), (n2, w2) in itertools.pairwise(windows):
+        if w2[0] <= w1[1]:
+            raise ConfigurationError(f"{where}: splits {n1} {w1} and {n2} {w2} overlap or are "
+                                     "out of order; each window must start after the previous ends")
 
 
 def load_config(path: str | Path) -> EvalConfig:

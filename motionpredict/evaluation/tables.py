@@ -1,4 +1,9 @@
-"""Tables of a run's results: one row per job, and summaries over seeds (CSV, JSON, Markdown)."""
+"""Tables of a run's results: one row per job, and summaries over seeds (CSV, JSON, Markdown).
+
+Rows are labelled and grouped by the horizon actually used, ``horizon_steps`` x the sequence's
+period (``horizon_s``); ``requested_horizon_s`` is what the configuration asked for (they differ
+when ``round_horizons = true`` rounded it).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,21 @@ FORMATS = ("csv", "json", "markdown")
 
 _ID = ("sequence", "kind", "method", "mode", "horizon_s", "horizon_steps", "seed")
 
+#: Columns that describe a job, never averaged as metrics.
+_LABELS = ("requested_horizon_s", "period_s", "elapsed_s", "n_components")
+
+
+def actual_horizon_s(spec: dict[str, Any], result: dict[str, Any] | None = None) -> float:
+    """The horizon a stored job used, in s: ``horizon_steps`` x the sequence's period.
+
+    Stores written since the horizon was recorded as used hold it as ``spec["horizon_s"]`` (with
+    ``requested_horizon_s`` beside it); older ones held the requested time there, so it is
+    recomputed from the result's ``period_s`` when that is known.
+    """
+    if "requested_horizon_s" in spec or not result or result.get("period_s") is None:
+        return float(spec["horizon_s"])
+    return round(int(spec["horizon_steps"]) * float(result["period_s"]), 9)
+
 
 def job_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Flatten stored jobs to table rows: identifiers, chosen setting, metrics (or the error)."""
@@ -24,8 +44,9 @@ def job_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         spec, res = r["spec"], r["result"]
         row: dict[str, Any] = {
             "sequence": spec["sequence_name"], "kind": spec["kind"], "method": spec["method"],
-            "mode": spec["mode"], "horizon_s": spec["horizon_s"],
+            "mode": spec["mode"], "horizon_s": actual_horizon_s(spec, res),
             "horizon_steps": spec["horizon_steps"], "seed": spec["seed"],
+            "requested_horizon_s": spec.get("requested_horizon_s", spec["horizon_s"]),
         }
         if "error" in res:
             row["error"] = res["error"]
@@ -54,8 +75,12 @@ def summary_rows(rows: list[dict[str, Any]], metrics: list[str] | None = None
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
         names = metrics or sorted({k for r in rs for k, v in r.items()
                                    if isinstance(v, (int, float)) and k not in _ID
-                                   and k not in ("elapsed_s", "n_components")})
+                                   and k not in _LABELS})
         row: dict[str, Any] = dict(zip(_ID[:-1], key, strict=True))
+        requested = sorted({r["requested_horizon_s"] for r in rs
+                            if r.get("requested_horizon_s") is not None})
+        if requested:
+            row["requested_horizon_s"] = requested[0] if len(requested) == 1 else requested
         row["n_seeds"] = len(rs)
         for m in names:
             s = spread([r.get(m, float("nan")) for r in rs])
