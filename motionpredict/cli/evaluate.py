@@ -55,9 +55,50 @@ def run(args: argparse.Namespace) -> int:
     check_device(cfg.device)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigurationError(f"--jobs must be >= 1, got {args.jobs}")
-    out = args.out or cfg.output or args.config.resolve().parent / args.config.stem
-    s = run_evaluation(cfg, out, resume=args.resume, jobs=args.jobs, scheduler=args.scheduler,
-                       progress=not args.no_progress)
+    out = Path(args.out or cfg.output or args.config.resolve().parent / args.config.stem)
+    existed = out.exists()
+    try:
+        s = run_evaluation(cfg, out, resume=args.resume, jobs=args.jobs,
+                           scheduler=args.scheduler, progress=not args.no_progress,
+                           force=getattr(args, "force", False))
+    except Exception:
+        _remove_if_empty_run(out, existed)  # a refused run leaves nothing behind
+        raise
     print(f"{s.run_dir}: {s.computed} job(s) computed, {s.skipped} already done, "
           f"{s.errors} error(s), {s.total} in all", file=sys.stdout)
+    if s.errors:
+        _print_errors(s.run_dir)
     return 1 if s.errors else 0
+
+
+def _remove_if_empty_run(out: Path, existed: bool) -> None:
+    """Delete a run folder this command created when it holds no finished job."""
+    import shutil
+
+    from motionpredict.evaluation.store import STORE_NAME, ResultStore
+
+    if existed or not out.is_dir():
+        return
+    if (out / STORE_NAME).is_file():
+        with ResultStore(out, create=False) as st:
+            if len(st):
+                return
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def _print_errors(run_dir: Path, limit: int = 5) -> None:
+    """The distinct error messages of failed jobs, one line each, on stderr."""
+    from motionpredict.evaluation.store import ResultStore
+
+    counts: dict[str, int] = {}
+    with ResultStore(run_dir, create=False) as st:
+        for row in st.rows():
+            err = row["result"].get("error")
+            if err:
+                line = " ".join(str(err).split())
+                counts[line] = counts.get(line, 0) + 1
+    for line, n in list(counts.items())[:limit]:
+        print(f"motionpredict evaluate: job error ({n} job(s)): {line}", file=sys.stderr)
+    if len(counts) > limit:
+        print(f"motionpredict evaluate: {len(counts) - limit} more distinct error(s); "
+              f"see motionpredict results {run_dir}", file=sys.stderr)

@@ -71,12 +71,29 @@ class ResultStore:
         self.path = p if p.suffix == ".sqlite" else p / STORE_NAME
         if not self.path.exists() and not create:
             raise InputFileError(p, f"no results store ({STORE_NAME}) here; is it a run folder?")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(str(self.path), timeout=60.0)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=FULL")
-        self._con.executescript(_SCHEMA)
-        self._con.commit()
+        if self.path.exists() and not self.path.is_file():
+            raise InputFileError(self.path, "is not a file; is it a run folder?")
+        self.read_only = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(str(self.path), timeout=60.0)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=FULL")
+            self._con.executescript(_SCHEMA)
+            self._con.commit()
+        except (sqlite3.Error, OSError) as exc:
+            if create:
+                raise InputFileError(self.path, f"cannot write the results store here ({exc}); "
+                                                "is the folder read-only?") from None
+            # reading a run in a read-only place (a shared or archived folder): open it immutable
+            self.read_only = True
+            try:
+                self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1",
+                                            uri=True)
+                self._con.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            except sqlite3.Error as exc2:
+                raise InputFileError(self.path, f"cannot read the results store ({exc2})"
+                                     ) from None
 
     def close(self) -> None:
         """Close the connection."""
@@ -123,3 +140,61 @@ class ResultStore:
 
     def __len__(self) -> int:
         return int(self._con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+
+#: Configuration fields that say how a run executes (where, on how many workers, on which
+#: device), not what it computes: they may change between a run and its ``--resume``.
+EXECUTION_FIELDS = frozenset({"output", "jobs", "address", "cache_dir", "device", "rnn_backend",
+                              "name", "source"})
+
+
+def _what(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _jsonable(config).items() if k not in EXECUTION_FIELDS}
+
+
+def config_fingerprint(config: dict[str, Any]) -> str:
+    """SHA-256 of what a configuration computes (its fields less :data:`EXECUTION_FIELDS`).
+
+    Parameters
+    ----------
+    config
+        :meth:`EvalConfig.as_dict() <motionpredict.evaluation.config.EvalConfig.as_dict>`.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits, stored as the run's ``fingerprint`` metadata.
+    """
+    import hashlib
+
+    return hashlib.sha256(dumps(_what(config)).encode()).hexdigest()
+
+
+def check_same_config(store: ResultStore, config: dict[str, Any], run_dir: str | Path) -> None:
+    """Refuse to add jobs of ``config`` to a run started with another configuration.
+
+    A run folder that has no fingerprint yet (new, or written before fingerprints existed) is
+    accepted.
+
+    Raises
+    ------
+    ConfigurationError
+        The stored fingerprint differs; the message lists the fields that differ.
+    """
+    from motionpredict.errors import ConfigurationError
+
+    old = store.get_meta("fingerprint")
+    if old is None or old == config_fingerprint(config):
+        return
+    before = _what(store.get_meta("config") or {})
+    now = json.loads(dumps(_what(config)))
+    diffs = []
+    for k in sorted(set(before) | set(now)):
+        if before.get(k) != now.get(k):
+            a, b = json.dumps(before.get(k)), json.dumps(now.get(k))
+            diffs.append(f"{k}: {a[:60]} -> {b[:60]}")
+    what = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+    raise ConfigurationError(
+        f"{run_dir}: this run was started with another configuration ({what or 'changed'}); "
+        "--resume completes a run with its own configuration: start a new run folder, or pass "
+        "--force to replace this one")
