@@ -32,6 +32,7 @@ import numpy as np
 from motionpredict.errors import ConfigurationError, MotionPredictError
 from motionpredict.evaluation.cache import ArrayCache, content_hash
 from motionpredict.evaluation.config import JOB_FIELDS, EvalConfig
+from motionpredict.evaluation.grids import method_grid, n_components_for
 from motionpredict.evaluation.protocol import (
     CineData,
     Splits,
@@ -40,7 +41,6 @@ from motionpredict.evaluation.protocol import (
     evaluate_markers,
     fit_pca,
     horizons_from_sidecar,
-    method_grid,
     read_sidecar,
     register_all,
     roi_from_sidecar,
@@ -66,6 +66,7 @@ class LoadedSequence:
     lk_reference: dict[str, Any] | None
     provenance: dict[str, Any]
     ct4d: dict[str, float] | None = None
+    n_components: Any = None  # the sidecar's PCA size(s), if it states any
 
     @property
     def period_s(self) -> float:
@@ -201,7 +202,7 @@ def load_sequence(spec: dict[str, Any]) -> LoadedSequence:
         name=str(name), data=data, splits=splits,
         horizons_s=[float(h) for h in horizons] if horizons else None, roi=roi,
         true_fields_mm=true_fields, lk_reference=meta.get("reference_lk_parameters"),
-        provenance=prov)
+        provenance=prov, n_components=meta.get("n_components"))
     _remember(key, loaded)
     return loaded
 
@@ -279,6 +280,7 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                 f"sequence {seq.name}: no horizons in its sidecar; set horizons_s in [evaluation]")
         lk = dict(seq.lk_reference or {})
         lk.update(cfg.lk)
+        n_components = n_components_for(cfg.grid, cfg.n_components, seq.n_components)
         for h_s in horizons:
             steps = steps_for(h_s, seq.period_s, cfg.round_horizons)
             # Jobs are labelled by the horizon used, steps x period (docs/evaluation.md).
@@ -290,7 +292,8 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                             "sequence": spec, "sequence_name": seq.name, "kind": seq.kind,
                             "method": method, "mode": mode, "horizon_s": actual_s,
                             "horizon_steps": steps, "seed": int(seed),
-                            "grid": cfg.grids.get(method, {}), "n_components": cfg.n_components,
+                            "grid": cfg.grids.get(method, {}),
+                            "grid_preset": cfg.preset(method), "n_components": n_components,
                             "lk": lk, "backend": cfg.backend,
                             "triplet_count": cfg.triplet_count, "save_artifacts": i == 0,
                         }
@@ -363,7 +366,8 @@ def run_job(job: dict[str, Any], run_dir: str) -> dict[str, Any]:
     limiter = threadpool_limits(limits=1, user_api="blas")
     try:
         seq = load_sequence(job["sequence"])
-        grid = fill_job_fields(method_grid(job["method"], job["grid"]), job)
+        grid = fill_job_fields(method_grid(job["method"], job["grid"],
+                                           job.get("grid_preset", "published")), job)
         if seq.ct4d is not None:
             res = _run_ct4d_job(job, seq, Path(run_dir))
         elif isinstance(seq.data, PointTrajectories):
@@ -471,7 +475,7 @@ def _run_ct4d_job(job: dict[str, Any], seq: LoadedSequence, run_dir: Path) -> di
     horizon_s = h * period
     train = sp.train[1]
     val = slice(*scored_window(sp.validation, sp, job["method"]))
-    grid = method_grid(job["method"], job["grid"])
+    grid = method_grid(job["method"], job["grid"], job.get("grid_preset", "published"))
     best: tuple[float, dict[str, Any]] | None = None
     for params in grid:
         fc = forecast_series(y, period, method=job["method"], horizon_s=horizon_s,
@@ -607,6 +611,90 @@ def _warm_registration_cache(pending: list[dict[str, Any]], run_dir: Path) -> No
                 fit_pca(fields, seq.splits.train, 1, cache)
 
 
+def _eta_group(job: dict[str, Any]) -> str:
+    """Jobs of one group cost about the same: one method on one kind of sequence."""
+    return f"{job['method']} ({job['kind']})"
+
+
+def format_duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min 5 s"``, ``"3 h 20 min"`` (rounded to the shown unit)."""
+    s = max(0, round(float(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {(s % 3600) // 60} min"
+
+
+class JobETA:
+    """Remaining time of a batch from the cost of the jobs that have finished.
+
+    A job's cost is its measured duration (``elapsed_s`` of its record, or, where a record has
+    none, the ``clock`` time since the previous job finished, times the number of workers). The
+    cost of each job still to run is the mean cost of the finished jobs of its group (same
+    method, same kind of sequence), or of all finished jobs while its group has none; the ETA
+    is their sum divided by the number of workers. Before the first job finishes it is unknown:
+    the methods' costs differ by 1000x, so no guess is made.
+
+    Parameters
+    ----------
+    jobs
+        The pending jobs (dicts with ``key``, ``method`` and ``kind``).
+    workers
+        Jobs that run at the same time (local processes or Dask workers).
+    clock
+        Monotonic clock in s (injected by tests).
+    """
+
+    def __init__(self, jobs: list[dict[str, Any]], workers: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.workers = max(1, int(workers))
+        self.clock = clock
+        self._group = {j["key"]: _eta_group(j) for j in jobs}
+        self.remaining: dict[str, int] = {}
+        for g in self._group.values():
+            self.remaining[g] = self.remaining.get(g, 0) + 1
+        self.cost: dict[str, list[float]] = {}
+        self._last = clock()
+
+    def finished(self, key: str, elapsed_s: float | None = None) -> None:
+        """Record that job ``key`` finished (``elapsed_s``: its duration in s, if known)."""
+        now = self.clock()
+        if elapsed_s is None:
+            elapsed_s = (now - self._last) * self.workers
+        self._last = now
+        g = self._group.get(key)
+        if g is None:
+            return
+        self.remaining[g] -= 1
+        self.cost.setdefault(g, []).append(float(elapsed_s))
+
+    def eta_s(self) -> float | None:
+        """Seconds left (``None`` before any job finished)."""
+        done = [c for cs in self.cost.values() for c in cs]
+        if not done:
+            return None
+        overall = sum(done) / len(done)
+        left = sum(n * (sum(self.cost[g]) / len(self.cost[g]) if self.cost.get(g) else overall)
+                   for g, n in self.remaining.items())
+        return left / self.workers
+
+    def untimed(self) -> list[str]:
+        """Groups with jobs left and none finished yet (their cost is a guess)."""
+        return sorted(g for g, n in self.remaining.items() if n > 0 and not self.cost.get(g))
+
+    def text(self) -> str:
+        """One line for the progress bar: ``"ETA 4 min 10 s"`` or ``"ETA unknown"``."""
+        eta = self.eta_s()
+        if eta is None:
+            return "ETA unknown (no job finished yet)"
+        out = f"ETA {format_duration(eta)}"
+        guessed = self.untimed()
+        if guessed:
+            out += f" (not yet timed: {', '.join(guessed)})"
+        return out
+
+
 @dataclass
 class RunSummary:
     """What :func:`run_evaluation` did."""
@@ -680,17 +768,23 @@ def run_evaluation(
         by_key = {j["key"]: j for j in pending}
         errors = 0
         bar = None
+        eta = JobETA(pending, 1 if address else n_jobs)
         if progress and pending:
             from tqdm import tqdm
 
+            # tqdm's own ETA assumes every job costs the same; ours weighs them by method
             bar = tqdm(total=len(pending), desc="jobs", unit="job", file=sys.stderr,
-                       initial=0, smoothing=0.1)
+                       initial=0, bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| "
+                       "{elapsed} elapsed, {postfix}")
+            bar.set_postfix_str(eta.text())
         try:
             for rec in results:
                 spec = {k: v for k, v in by_key[rec["key"]].items() if k != "key"}
                 store.put(rec["key"], spec, rec["result"], rec["elapsed_s"])
                 errors += "error" in rec["result"]
+                eta.finished(rec["key"], rec.get("elapsed_s"))
                 if bar is not None:
+                    bar.set_postfix_str(eta.text(), refresh=False)
                     bar.update(1)
                 if on_done is not None:
                     on_done(rec)

@@ -25,13 +25,17 @@ Example::
     horizons_s = [0.25, 0.5]     # default: the sidecar's horizons
     modes = ["causal", "reference"]
     seeds = [0, 1, 2]
-    n_components = [1, 2, 3]
+    n_components = [1, 2, 3]     # PCA sizes searched on cine (default: the sidecar's, else 3)
+    grid = "default"             # grid preset: "default" (affordable) or "published"
     system_latency_ms = 120      # acquisition + reconstruction delay, for the latency plot
     device = "cpu"               # "cuda": RNN grids run batched on the GPU
     rnn_backend = "loop"         # "batched": grid points sharing (k, q) run as one batched job
 
-    [evaluation.grids.lms]       # replaces the method's declared grid entries
+    [evaluation.grids.lms]       # replaces the preset's entries of these hyper-parameters
     eta = [0.02, 0.05]
+
+    [evaluation.grids.rls]
+    grid = "published"           # this method's preset (here: its declared published grid)
 
     [registration]               # LK parameters (default: the sidecar's reference values)
     sigma_lk = 2.0
@@ -48,12 +52,13 @@ from pathlib import Path
 from typing import Any
 
 from motionpredict.errors import ConfigurationError, InputFileError
+from motionpredict.evaluation.grids import PRESETS, check_preset
 from motionpredict.forecasters import MODES, get
 
 _RUN_KEYS = {"output", "jobs", "address", "name", "cache"}
 _EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
               "grids", "round_horizons", "triplet_count", "system_latency_ms",
-              "device", "rnn_backend"}
+              "device", "rnn_backend", "grid"}
 _SEQ_KEYS = {"path", "phantom", "name", "frame_period_s", "spacing_mm", "dataset", "splits",
              "horizons_s", "seed", "n_frames", "shape", "duration_s", "rate_hz", "roi",
              "reference_index"}
@@ -70,8 +75,10 @@ class EvalConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     horizons_s: list[float] | None = None
     horizons_steps: list[int] | None = None
-    n_components: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    n_components: list[int] | None = None
     grids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grid: str = "default"
+    grid_presets: dict[str, str] = field(default_factory=dict)
     lk: dict[str, Any] = field(default_factory=dict)
     backend: str = "numpy"
     round_horizons: bool = False
@@ -85,6 +92,10 @@ class EvalConfig:
     cache_dir: Path | None = None
     name: str = "evaluation"
     source: Path | None = None
+
+    def preset(self, method: str) -> str:
+        """Grid preset of ``method`` (its own ``grid`` key, else the run's ``grid``)."""
+        return self.grid_presets.get(method, self.grid)
 
     def rnn_execution(self) -> dict[str, Any]:
         """How jobs run RNN grids (a JSON-able :class:`~motionpredict.evaluation.protocol.
@@ -289,7 +300,13 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     grids = ev.get("grids", {})
     if not isinstance(grids, dict) or not all(isinstance(g, dict) for g in grids.values()):
         raise ConfigurationError(f"{where}: [evaluation.grids.METHOD] tables expected")
+    grid_preset = check_preset(ev.get("grid", PRESETS[0]), f"{where}: [evaluation]")
+    grid_presets: dict[str, str] = {}
     for m, g in grids.items():
+        if "grid" in g:
+            grid_presets[m] = check_preset(g["grid"], f"{where}: [evaluation.grids.{m}]")
+        g = {k: v for k, v in g.items() if k != "grid"}
+        grids[m] = g
         known = {hp.name for hp in get(m).hyperparameters}
         bad = set(g) - known
         if bad:
@@ -314,8 +331,9 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     jobs = strict_value(run.get("jobs", 1), int, f"{where}: [run] jobs")
     if jobs < 1:
         raise ConfigurationError(f"{where}: [run] jobs must be >= 1")
-    n_comp = _list(ev.get("n_components", [1, 2, 3, 4]), int, f"{where} n_components")
-    if any(n < 1 for n in n_comp):
+    n_comp = (_list(ev["n_components"], int, f"{where} n_components")
+              if "n_components" in ev else None)
+    if n_comp is not None and (not n_comp or any(n < 1 for n in n_comp)):
         raise ConfigurationError(f"{where}: n_components must be >= 1")
     for key, typ in (("horizons_steps", int), ("horizons_s", float)):
         if key in ev:
@@ -340,6 +358,8 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         if "horizons_steps" in ev else None,
         n_components=n_comp,
         grids={k: dict(v) for k, v in grids.items()},
+        grid=grid_preset,
+        grid_presets=grid_presets,
         lk={k: v for k, v in reg.items() if k not in _REG_KEYS},
         backend=str(reg.get("backend", "numpy")),
         round_horizons=bool(ev.get("round_horizons", False)),

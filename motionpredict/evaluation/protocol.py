@@ -175,11 +175,13 @@ def expand_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def method_grid(method: str, override: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The search grid of a method: its declared grid, with ``override`` entries replacing it."""
-    grid = dict(get(method).grid())
-    grid.update(override or {})
-    return expand_grid(grid)
+def method_grid(method: str, override: dict[str, Any] | None = None,
+                preset: str = "published") -> list[dict[str, Any]]:
+    """The search grid of a method: the ``preset``'s grid (default: its declared grid), with
+    ``override`` entries replacing it (see :mod:`motionpredict.evaluation.grids`)."""
+    from motionpredict.evaluation import grids
+
+    return grids.method_grid(method, override, preset)
 
 
 # ---------------------------------------------------------------------------- data
@@ -712,7 +714,11 @@ def evaluate_cine(
     t_grid = time.perf_counter()
     how = "loop"
     fields_key = training_fields_key(data.fields_mm, sp.train)
-    for n in n_components:
+    single = len(grid) * len(n_components) == 1  # nothing to choose: score the one run below
+    if single:
+        best = (float("nan"), int(n_components[0]), grid[0])
+        how = "single setting: nothing searched"
+    for n in n_components if not single else ():
         model = fit_pca(data.fields_mm, sp.train, n, cache, fields_key)
         w = _weights(data, model, fields_key, n)
         preds, how = grid_forecasts(w, grid, method=method, horizon=h, mode=mode, seed=seed,
@@ -730,6 +736,8 @@ def evaluate_cine(
     pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
                                               params=params, splits=sp,
                                               frame_period_s=data.sequence.frame_period)
+    if single:
+        score = ValidationScorer(data, model, val)(pred)
     te = np.arange(*sp.test)
     lk = data.fields_mm[te]
     spacing = np.asarray(data.sequence.spacing, dtype=np.float32)
@@ -812,18 +820,25 @@ def evaluate_markers(
     ex = RNNExecution.from_mapping(rnn)
     best: tuple[float, dict[str, Any]] | None = None
     t_grid = time.perf_counter()
-    preds, how = grid_forecasts(series, grid, method=method, horizon=h, mode=mode, seed=seed,
-                                splits=splits, execution=ex, frame_period_s=traj.sample_period)
-    for params, pred in zip(grid, preds, strict=True):
-        score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
-        if best is None or score < best[0]:
-            best = (score, params)
-    assert best is not None
+    how = "single setting: nothing searched"
+    if len(grid) > 1:
+        preds, how = grid_forecasts(series, grid, method=method, horizon=h, mode=mode,
+                                    seed=seed, splits=splits, execution=ex,
+                                    frame_period_s=traj.sample_period)
+        for params, pred in zip(grid, preds, strict=True):
+            score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
+            if best is None or score < best[0]:
+                best = (score, params)
+        assert best is not None
+        score, params = best
+    else:  # one setting: its single run gives both the validation score and the test metrics
+        params = grid[0]
     grid_s = time.perf_counter() - t_grid
-    score, params = best
     pred, step_ms, n_events = forecast_series(series, method=method, horizon=h, mode=mode,
                                               seed=seed, params=params, splits=splits,
                                               frame_period_s=traj.sample_period)
+    if len(grid) == 1:
+        score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
     te = slice(*splits.test)
     metrics = M.marker_metrics(pred[te], series[te])
     no_pred = series[splits.test[0] - h: splits.test[1] - h]
