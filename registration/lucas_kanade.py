@@ -168,7 +168,7 @@ class LucasKanade:
         b, p, n = self.backend, self.params, self.ndim
         grid = b.grid(level.shape)
         for _ in range(p.iterations):
-            dt = b.pull(moving, u) - level.image
+            pulled = b.pull(moving, u)
             # voxels whose match lies outside the moving image carry no information: their
             # residual is dropped from b (M keeps them), which damps the flow near such borders
             inside = None
@@ -176,7 +176,9 @@ class LucasKanade:
                 pos = g + comp
                 ok = (pos >= -0.5) & (pos <= n_axis - 0.5)
                 inside = ok if inside is None else inside & ok
-            dt = b.where(inside, dt, 0.0)
+            if p.intensity == "meanstd":
+                pulled = self._match_intensity(pulled, level.image, inside)
+            dt = b.where(inside, pulled - level.image, 0.0)
             rhs = [b.gaussian(g * dt, p.sigma_lk, p.truncate) * -1.0 for g in level.grads]
             step = []
             for i in range(n):
@@ -204,6 +206,27 @@ class LucasKanade:
                                       / safe, comp) for comp in u])
             u = u * c + filled * (1.0 - c)
         return u
+
+    def _match_intensity(self, pulled: Any, image: Any, inside: Any) -> Any:
+        """Map the pulled moving image linearly so that its mean and standard deviation over
+        the voxels ``inside`` equal the reference level's there (``intensity="meanstd"``).
+
+        Computed on the moving image as currently aligned, so that the statistics compare the
+        same anatomy: a global change of brightness or contrast is removed, motion is not.
+        """
+        b = self.backend
+        w = b.where(inside, 1.0, 0.0)
+        k = float(w.sum())
+        if k < 2:
+            return pulled
+        pw, iw = pulled * w, image * w
+        mj, mi = float(pw.sum()) / k, float(iw.sum()) / k
+        vj = float((pw * pulled).sum()) / k - mj * mj
+        vi = float((iw * image).sum()) / k - mi * mi
+        if not (vj > 1e-12 * max(1.0, mj * mj) and vi > 0):
+            return pulled + (mi - mj)
+        gain = (vi / vj) ** 0.5
+        return pulled * gain + (mi - mj * gain)
 
     def register_backend(self, moving: Any, init: Any = None) -> Any:
         """Like :meth:`register` but returns the flow as an array of the back-end."""

@@ -8,7 +8,9 @@ For frame ``t`` with field ``u_t`` (``I_ref(x) ~ I_t(x + u_t(x))``) the register
 
 over the whole grid or a region of interest ``R`` (intensity units of the images). The identity
 RMSE (``u_t = 0``) is reported beside it: registration should lower it. This is the criterion the
-reference implementation uses to tune Lucas-Kanade.
+reference implementation uses to tune Lucas-Kanade. A frame whose registered RMSE is higher than
+its identity RMSE (whole grid) was *made worse* by the registration: it is flagged
+(:attr:`QualityReport.made_worse`), counted and listed by ``motionpredict register``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ class QualityReport:
         The same inside the ROI; ``None`` without ROI.
     reference_index
         0-based index of the reference frame.
+
+    The per-frame quality flag :attr:`made_worse` marks the frames the registration made worse
+    (registered RMSE above the identity RMSE on the whole grid).
     """
 
     times: np.ndarray
@@ -99,8 +104,17 @@ class QualityReport:
     rmse_registered_roi: np.ndarray | None
     reference_index: int
 
+    @property
+    def made_worse(self) -> np.ndarray:
+        """``(T,)`` bool: the registration made frame ``t`` worse (whole grid); never the
+        reference."""
+        flag = self.rmse_registered > self.rmse_identity
+        flag[self.reference_index] = False
+        return np.asarray(flag, dtype=bool)
+
     def summary(self) -> dict[str, float]:
-        """Mean of each column over the frames other than the reference."""
+        """Mean of each column over the frames other than the reference, and the number of
+        frames made worse (``n_made_worse``)."""
         keep = np.arange(self.times.size) != self.reference_index
         if not keep.any():
             keep[:] = True
@@ -109,10 +123,12 @@ class QualityReport:
         if self.rmse_identity_roi is not None and self.rmse_registered_roi is not None:
             out["rmse_identity_roi"] = float(self.rmse_identity_roi[keep].mean())
             out["rmse_registered_roi"] = float(self.rmse_registered_roi[keep].mean())
+        out["n_made_worse"] = float(self.made_worse.sum())
         return out
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write one row per frame (1-based ``frame``, ``time_s``, RMSE columns) atomically."""
+        """Write one row per frame (1-based ``frame``, ``time_s``, RMSE columns, ``made_worse``
+        0/1) atomically."""
         path = Path(path)
         header = ["frame", "time_s", "rmse_identity", "rmse_registered"]
         cols = [self.rmse_identity, self.rmse_registered]
@@ -121,9 +137,11 @@ class QualityReport:
             cols += [self.rmse_identity_roi, self.rmse_registered_roi]
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(header)
+            writer.writerow([*header, "made_worse"])
+            worse = self.made_worse
             for t in range(self.times.size):
-                writer.writerow([t + 1, f"{self.times[t]:.6f}", *(f"{c[t]:.6g}" for c in cols)])
+                writer.writerow([t + 1, f"{self.times[t]:.6f}", *(f"{c[t]:.6g}" for c in cols),
+                                 int(worse[t])])
         return path
 
 

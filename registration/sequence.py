@@ -12,6 +12,11 @@ from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.registration.baselines import DemonsRegistrar, DISRegistrar, FarnebackRegistrar
 from motionpredict.registration.lucas_kanade import LucasKanade
 from motionpredict.registration.params import LKParams
+from motionpredict.registration.plausibility import (
+    DEFAULT_MAX_DISPLACEMENT_MM,
+    cap_displacements,
+    check_cap,
+)
 from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, Provenance
 
 METHODS: tuple[str, ...] = ("lk", "dis", "farneback", "demons")
@@ -60,7 +65,9 @@ def make_registrar(method: str, reference: np.ndarray, *, params: LKParams | Non
 def register_sequence(seq: ImageSequence, *, method: str = "lk", reference: int = 0,
                       params: LKParams | None = None, backend: str = "numpy",
                       propagate: bool = False, progress: bool = False,
-                      device: str | None = None, **options: Any) -> DisplacementFieldSeries:
+                      device: str | None = None,
+                      max_displacement_mm: float | None = DEFAULT_MAX_DISPLACEMENT_MM,
+                      **options: Any) -> DisplacementFieldSeries:
     """Register every frame of ``seq`` to frame ``reference``.
 
     Parameters
@@ -83,6 +90,10 @@ def register_sequence(seq: ImageSequence, *, method: str = "lk", reference: int 
         Show a tqdm progress bar over frames.
     device
         Torch device (``backend="torch"``).
+    max_displacement_mm
+        Plausible-range cap (mm): voxels whose displacement is longer are replaced by the
+        average of their plausible neighbourhood (see :func:`.plausibility.cap_displacements`)
+        and counted; ``None`` keeps the fields as registered.
     **options
         Baseline options (see :func:`make_registrar`).
 
@@ -90,18 +101,21 @@ def register_sequence(seq: ImageSequence, *, method: str = "lk", reference: int 
     -------
     DisplacementFieldSeries
         ``(T, *shape, ndim)`` fields in mm (``I_ref(x) ~ I_t(x + u_t(x))``); the reference
-        frame's field is zero. ``provenance.extra`` holds the method, its parameters and the
-        per-frame computation times ``frame_time_s`` (s).
+        frame's field is zero. ``provenance.extra["registration"]`` holds the method, its
+        parameters, the per-frame computation times ``frame_time_s`` (s), the cap
+        ``max_displacement_mm`` and the per-frame number of replaced voxels ``capped_voxels``.
     """
     n = seq.n_frames
     if not 0 <= int(reference) < n:
         raise ValidationError(f"reference frame index {reference} outside 0..{n - 1}")
     reference = int(reference)
+    cap = check_cap(max_displacement_mm)
     registrar = make_registrar(method, seq.frames[reference], params=params, backend=backend,
                                device=device, **options)
     spacing = np.asarray(seq.spacing, dtype=np.float32)
     fields_px = np.zeros((n, seq.ndim, *seq.shape), dtype=np.float32)
     times = np.zeros(n)
+    capped = np.zeros(n, dtype=np.int64)
     order = [(t, t - 1) for t in range(reference + 1, n)]
     order += [(t, t + 1) for t in range(reference - 1, -1, -1)]
     bar = tqdm(total=len(order), desc=f"registering ({method})", unit="frame",
@@ -110,14 +124,18 @@ def register_sequence(seq: ImageSequence, *, method: str = "lk", reference: int 
         for t, neighbour in order:
             init = fields_px[neighbour] if propagate else None
             start = time.perf_counter()
-            fields_px[t] = registrar.register(seq.frames[t], init)
+            flow = registrar.register(seq.frames[t], init)
+            if cap is not None:
+                flow, capped[t] = cap_displacements(flow, seq.spacing, cap)
+            fields_px[t] = flow
             times[t] = time.perf_counter() - start
             bar.update(1)
     finally:
         bar.close()
     fields_mm = np.moveaxis(fields_px, 1, -1) * spacing
     extra: dict[str, Any] = {"method": method, "propagate": bool(propagate),
-                             "frame_time_s": times.tolist()}
+                             "frame_time_s": times.tolist(), "max_displacement_mm": cap,
+                             "capped_voxels": capped.tolist()}
     if method == "lk":
         extra["lk_params"] = (params or LKParams()).as_dict()
         extra["backend"] = backend
