@@ -308,12 +308,12 @@ def answer_lines(method: str, mode: str, horizon: Any, metrics: dict[str, float]
     unit = "frames" if is_image else "samples"
     rmse, ref, ratio = (metrics["rmse_mm"], metrics["no_prediction_rmse_mm"],
                         metrics["relative_rmse"])
-    what = "RMSE"
+    what = ""
     if is_image:
-        what = ("RMSE of the displacement field vs Lucas-Kanade, "
-                + ("ROI pixels" if has_roi else "every pixel") + ",")
-    answer = (f"answer: {method} ({mode}), horizon {horizon.label(unit)}: {what} {rmse:.4f} mm "
-              f"on {window['name']}; no prediction {ref:.4f} mm on the same {unit}; "
+        what = (" (displacement field vs Lucas-Kanade, "
+                + ("ROI pixels" if has_roi else "every pixel") + ")")
+    answer = (f"answer: {method} ({mode}), horizon {horizon.label(unit)}: RMSE {rmse:.4f} mm"
+              f"{what} on {window['name']}; no prediction {ref:.4f} mm on the same {unit}; "
               f"ratio {ratio:.4f}")
     if not ratio <= 1.0:  # also NaN (no-prediction error 0)
         what_held = "frame's motion" if is_image else "position"
