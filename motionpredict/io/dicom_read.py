@@ -322,12 +322,75 @@ def _slow_pixels(rec: DicomFile) -> tuple[np.ndarray, bool]:
     return arr, rescaled
 
 
+#: Transfer syntaxes whose pixel data are stored as plain values (not encapsulated).
+_NATIVE_SYNTAXES = (_EXPLICIT_LE, _IMPLICIT_LE, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
+
+
+def _check_pixel_size(rec: DicomFile) -> None:
+    """Compare the size the header declares with the file and the memory, before decoding.
+
+    Raises
+    ------
+    InputFileError
+        The pixel data are shorter than Rows x Columns x frames x samples x bytes (native
+        transfer syntax), a compressed transfer syntax holds native (not encapsulated) pixel
+        data, or the decoded frames would not fit in memory.
+    """
+    from motionpredict.io.limits import check_allocation, format_bytes
+
+    ds = rec.ds
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    alloc = int(_num(ds, "BitsAllocated") or 16)
+    samples = int(_num(ds, "SamplesPerPixel") or 1)
+    count = rec.n_frames * rec.rows * rec.cols * samples
+    declared = f"{rec.rows} x {rec.cols} pixels x {rec.n_frames} frame(s)"
+    assert rec.pixel_offset is not None
+    with rec.path.open("rb") as fh:
+        fh.seek(rec.pixel_offset)
+        head = fh.read(12)
+    size = rec.path.stat().st_size
+    explicit = ts != _IMPLICIT_LE
+    if explicit and head[4:6] in (b"OB", b"OW", b"UN"):
+        length, start = int.from_bytes(head[8:12], "little"), 12
+    elif explicit and len(head) >= 8 and head[4:6].isalpha():
+        length, start = int.from_bytes(head[6:8], "little"), 8
+    else:
+        length, start = int.from_bytes(head[4:8], "little"), 8
+    encapsulated = length == 0xFFFFFFFF
+    if ts and ts not in _NATIVE_SYNTAXES and not encapsulated:
+        raise InputFileError(
+            rec.path,
+            f"the transfer syntax {ts} ({_ts_name(ts)}) declares compressed pixel data, but "
+            "the pixel data are stored uncompressed; the file header is wrong",
+        )
+    if not encapsulated:
+        need = count * alloc // 8
+        have = min(length, max(0, size - rec.pixel_offset - start))
+        if have < need:
+            raise InputFileError(
+                rec.path,
+                f"truncated pixel data: the header declares {declared} of {alloc} bits "
+                f"({format_bytes(need)}), the file holds {format_bytes(have)}",
+            )
+    check_allocation(rec.path, count * 4.0 * 2, declared)  # stored values + float32 copy
+
+
+def _ts_name(uid: str) -> str:
+    try:
+        return str(pydicom.uid.UID(uid).name)
+    except Exception:  # pragma: no cover - unknown UID
+        return "unknown"
+
+
 def read_pixels(rec: DicomFile) -> np.ndarray:
     """``(frames, rows, cols)`` float32 values of one file, rescale slope/intercept applied."""
     if rec.pixel_offset is None:
-        raise InputFileError(rec.path, "no PixelData element (header-only file)")
+        size = rec.path.stat().st_size
+        raise InputFileError(rec.path, f"no PixelData element: the file ends after its header at "
+                                       f"{size} bytes (truncated, or a header-only file)")
     if rec.rows <= 0 or rec.cols <= 0:
         raise InputFileError(rec.path, "Rows/Columns missing or zero")
+    _check_pixel_size(rec)
     arr = _fast_pixels(rec)
     rescaled = False
     if arr is None:
@@ -360,7 +423,7 @@ def _group(
             u for u in by_uid if u.startswith(series) or u.endswith(series)
         ]
         if len(chosen) != 1:
-            listing = "; ".join(_describe(v) for v in by_uid.values())
+            listing = _listing([_describe(v) for v in by_uid.values()])
             raise MixedSeriesError(
                 folder, f"--series {series!r} matches {len(chosen)} series; available: {listing}"
             )
@@ -380,12 +443,20 @@ def _group(
         if len(geos) == 1 and len(groups[0]) > 1 and _distinct_positions(groups[0]):
             notes.append(f"{len(groups)} series with identical geometry read as respiratory phases")
             return groups, notes
-        listing = "; ".join(_describe(v) for v in groups)
+        listing = _listing([_describe(v) for v in groups])
         raise MixedSeriesError(
             folder,
             f"the folder holds {len(groups)} series ({listing}); pick one with --series UID",
         )
     return groups, notes
+
+
+def _listing(items: list[str], show: int = 3) -> str:
+    """The first ``show`` items and how many more: a message stays one readable line."""
+    text = "; ".join(items[:show])
+    if len(items) > show:
+        text += f"; and {len(items) - show} more"
+    return text
 
 
 def _distinct_positions(recs: list[DicomFile]) -> bool:
@@ -706,6 +777,12 @@ def _finish(
 def _read_cine_files(recs: list[DicomFile], where: Path, hints: MetadataHints) -> ImageSequence:
     order, key = choose_order([r.keys for r in recs])
     recs = [recs[i] for i in order]
+    if recs[0].pixel_offset is not None:
+        _check_pixel_size(recs[0])  # before allocating the stack its header declares
+    from motionpredict.io.limits import check_allocation
+
+    check_allocation(where, 4.0 * len(recs) * recs[0].rows * recs[0].cols,
+                     f"{len(recs)} frames of {recs[0].rows} x {recs[0].cols} pixels")
     frames = np.empty((len(recs), recs[0].rows, recs[0].cols), dtype=np.float32)
     for i, r in enumerate(recs):
         frames[i] = read_pixels(r)[0]

@@ -80,6 +80,75 @@ def nifti_nonfinite_frames(path: Path) -> list[int]:
     return np.flatnonzero(~np.isfinite(per_frame).all(axis=1)).tolist()
 
 
+_MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4,
+              "MET_UINT": 4, "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8,
+              "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _check_declared_size(path: Path) -> None:
+    """Compare the size an image header declares with the file and the memory, before reading.
+
+    Raises
+    ------
+    InputFileError
+        An uncompressed MetaImage whose data are shorter than its ``DimSize`` says (truncated),
+        an unreadable header, or decoded data too large for the memory.
+    """
+    import SimpleITK as sitk
+
+    from motionpredict.io.limits import check_allocation, format_bytes
+
+    if full_suffix(path) in (".mha", ".mhd"):
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(65536)
+        except OSError as exc:
+            raise InputFileError(path, f"cannot read the file ({exc.strerror})") from None
+        fields: dict[str, str] = {}
+        offset = 0
+        for raw in head.split(b"\n"):
+            offset += len(raw) + 1
+            key, sep, value = raw.decode("latin-1").partition("=")
+            if not sep:
+                break
+            fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile":
+                break
+        data_file = fields.get("ElementDataFile")
+        compressed = fields.get("CompressedData", "False").lower() == "true"
+        try:
+            dims = [int(v) for v in fields.get("DimSize", "").split()]
+            item = _MET_BYTES[fields.get("ElementType", "")]
+            channels = int(fields.get("ElementNumberOfChannels", "1"))
+        except (KeyError, ValueError):
+            dims, item, channels = [], 0, 1
+        if data_file is not None and dims and item and not compressed:
+            need = int(np.prod(dims, dtype=np.float64)) * item * channels
+            if data_file == "LOCAL":
+                have = path.stat().st_size - offset
+            else:
+                target = path.parent / data_file
+                have = target.stat().st_size if target.is_file() else 0
+            if have < need:
+                raise InputFileError(
+                    path,
+                    f"truncated image data: the header declares {' x '.join(map(str, dims))} "
+                    f"values of {fields.get('ElementType')} ({format_bytes(need)}), the file "
+                    f"holds {format_bytes(max(have, 0))}",
+                )
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise InputFileError(path, f"cannot read the image header ({lines[-1] if lines else exc})"
+                             ) from None
+    size = reader.GetSize()
+    n = float(np.prod(size, dtype=np.float64)) * reader.GetNumberOfComponents()
+    check_allocation(path, n * 8.0, f"{' x '.join(map(str, size))} values")
+
+
 def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
     """Read an MHA / NRRD / NIfTI file whose last axis is time.
 
@@ -94,6 +163,7 @@ def read_image_file(path: Path, hints: MetadataHints) -> ImageSequence:
         return read_seq_nrrd(path, hints)
     import SimpleITK as sitk
 
+    _check_declared_size(path)
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:

@@ -16,6 +16,7 @@ from motionpredict.errors import InputFileError
 from motionpredict.io.atomic import full_suffix
 from motionpredict.io.dicom_read import read_dicom
 from motionpredict.io.images import IMAGE_SUFFIXES, read_image_file
+from motionpredict.io.limits import check_marker_positions
 from motionpredict.io.markers_csv import (
     is_krilavicius_csv,
     read_krilavicius_folder,
@@ -88,7 +89,7 @@ def load(
         if kril:
             known = hints.sidecar.markers if hints.sidecar is not None else None
             traj = read_krilavicius_folder(p, kril, known)
-            _annotate(traj, hints)
+            _annotate(traj, hints, p)
             return traj
         if csvs and not any(
             f.is_file() and f.suffix.lower() not in {".csv", ".json", ".mat", ".txt", ".md"}
@@ -96,7 +97,7 @@ def load(
         ):
             if len(csvs) == 1:
                 traj = read_plain_csv(csvs[0])
-                _annotate(traj, hints)
+                _annotate(traj, hints, csvs[0])
                 return traj
             raise InputFileError(
                 p, f"{len(csvs)} CSV files that are not in the Krilavicius format; give one file"
@@ -107,7 +108,7 @@ def load(
         traj = (
             read_krilavicius_folder(p.parent, [p]) if is_krilavicius_csv(p) else read_plain_csv(p)
         )
-        _annotate(traj, hints)
+        _annotate(traj, hints, p)
         return traj
     if suffix in IMAGE_SUFFIXES:
         seq = read_image_file(p, hints)
@@ -116,7 +117,14 @@ def load(
     return read_dicom(p, hints, series=series)
 
 
-def _annotate(obj: ImageSequence | PointTrajectories, hints: MetadataHints) -> None:
+def _annotate(obj: ImageSequence | PointTrajectories, hints: MetadataHints,
+              path: Path | None = None) -> None:
+    if isinstance(obj, PointTrajectories):
+        raw = hints.sidecar.raw if hints.sidecar is not None else {}
+        check_marker_positions(
+            path if path is not None else Path("markers"), obj.positions, obj.names,
+            max_position_mm=_limit(raw, "plausible_position_mm", hints),
+            max_step_mm=_limit(raw, "plausible_step_mm", hints))
     extra = obj.provenance.extra
     if hints.card is not None:
         extra["dataset_card"] = hints.card.name
@@ -126,3 +134,14 @@ def _annotate(obj: ImageSequence | PointTrajectories, hints: MetadataHints) -> N
     for w in hints.warnings:
         if w not in obj.provenance.warnings:
             obj.provenance.warnings.append(w)
+
+
+def _limit(raw: dict[str, object], key: str, hints: MetadataHints) -> float | None:
+    """A plausibility limit (mm) stated by the sidecar, else ``None`` (the default)."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        where = hints.sidecar.path if hints.sidecar is not None else Path("sequence.json")
+        raise InputFileError(where, f"'{key}' must be a positive length in mm, got {value!r}")
+    return float(value)

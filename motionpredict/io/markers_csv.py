@@ -37,12 +37,40 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputFileError(path, f"cannot read the file ({exc.strerror})") from exc
+    if _looks_binary(raw):
+        raise InputFileError(path, f"binary data, not a CSV text file ({len(raw)} bytes)")
     for enc in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(enc)
         except UnicodeDecodeError:
             continue
     raise InputFileError(path, "not a text file")  # pragma: no cover - latin-1 never fails
+
+
+def _looks_binary(raw: bytes) -> bool:
+    """NUL bytes, more than 2 % control bytes, or (not UTF-8 and) more than 30 % bytes above
+    127 in the first 4 kB: not a text file."""
+    head = raw[:4096]
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    if control > 0.02 * len(head):
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the 4 kB boundary
+            return sum(1 for b in head if b > 127) > 0.3 * len(head)
+    return False
+
+
+def _shown(values: list[str], limit: int = 80) -> str:
+    """Header cells for a message: printable characters only, shortened."""
+    text = ", ".join(values)
+    text = "".join(c if c.isprintable() and ord(c) < 0x2000 else "?" for c in text)
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _header(line: str, sep: str) -> tuple[str, ...]:
@@ -266,11 +294,12 @@ def read_plain_csv(path: Path) -> PointTrajectories:
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
     header = [h.strip().lower() for h in rows[0]]
     if not header or header[0] not in ("t", "time", "time_s", "t_s"):
-        raise InputFileError(path, f"first column must be the time 't' in s, header is {rows[0]}")
+        raise InputFileError(path, f"first column must be the time 't' in s, header is "
+                                   f"{_shown(rows[0])}")
     cols = header[1:]
     if len(cols) == 0 or len(cols) % 3:
         raise InputFileError(
-            path, f"expected x,y,z columns per marker after 't', got {rows[0][1:]}"
+            path, f"expected x,y,z columns per marker after 't', got {_shown(rows[0][1:])}"
         )
     names: list[str] = []
     for k in range(0, len(cols), 3):
