@@ -33,6 +33,8 @@ import numpy as np
 import torch
 
 from motionpredict.errors import ConfigurationError
+from motionpredict.forecasters.base import GuardSettings
+from motionpredict.kernels.batched_guard import BatchedGuard, new_guard
 
 
 class TensorOptions(TypedDict):
@@ -157,8 +159,12 @@ def state_bytes(config: BatchedRNNConfig, batch: int, dtype: torch.dtype = torch
         per_rnn += q * q * n
     if config.estimator == "dni":
         per_rnn += (q + p + 1) * q + (q + p + 1)
+    # plausibility guard: envelope (2 P), pending raw forecasts and fallbacks (2 S P), E_L, E_F
+    per_rnn += 2 * p + 2 * s * p + 2
     itemsize = torch.tensor([], dtype=dtype).element_size()
-    return int(batch) * (per_rnn * itemsize + 3 * 8 + 1)  # seeds, steps, resets; pending flag
+    # seeds, steps, resets, guard counts (int64); pending flag, guard's valid slots, probation,
+    # last-step flag (bool)
+    return int(batch) * (per_rnn * itemsize + 5 * 8 + 1 + s + 2)
 
 
 def max_batch(
@@ -249,6 +255,9 @@ class BatchedRNNState:
         synchronisation (``sync_every > 1`` in the step; they forecast ``y_t`` meanwhile).
     uoro_rngs
         UORO with ``uoro_noise="numpy"``: one generator per RNN (continuing after the weights).
+    guard
+        The plausibility guard's device state (:mod:`~motionpredict.kernels.batched_guard`);
+        ``None``: no guard (forecasts of diverged rows are still replaced by ``y_t``).
     """
 
     config: BatchedRNNConfig
@@ -273,6 +282,7 @@ class BatchedRNNState:
     w_sq: torch.Tensor | None = None
     credit_sq: torch.Tensor | None = None
     uoro_rngs: list[np.random.Generator] | None = field(default=None, repr=False)
+    guard: BatchedGuard | None = field(default=None, repr=False)
 
     @property
     def batch(self) -> int:
@@ -303,6 +313,7 @@ def new_state(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     uoro_noise: Literal["numpy", "counter"] = "counter",
+    guard: GuardSettings | bool = True,
 ) -> BatchedRNNState:
     """Allocate and initialise the state of ``B = len(seeds)`` RNNs.
 
@@ -322,6 +333,11 @@ def new_state(
         Source of UORO's random signs: ``"counter"`` (a hash of seed, step and unit computed on
         the device; the default, fast) or ``"numpy"`` (each RNN's own generator continuing after
         its weight draws, exactly as the single-RNN forecaster; host side, slow at large B).
+    guard
+        The plausibility guard (:mod:`~motionpredict.kernels.batched_guard`): ``True`` (default)
+        with the forecasters' default settings, ``False`` for none (divergence fallbacks are
+        still counted), or explicit settings. Its envelope and error-ratio tests run in causal
+        mode only, as in the forecasters.
 
     Raises
     ------
@@ -371,6 +387,11 @@ def new_state(
     )
     if config.estimator == "uoro" and uoro_noise == "numpy":
         state.uoro_rngs = [np.random.default_rng(0) for _ in range(b)]
+    settings = guard if isinstance(guard, GuardSettings) else GuardSettings(enabled=bool(guard))
+    state.guard = new_guard(
+        settings, active=settings.enabled and causal, batch=b, slots=s, features=p,
+        device=state.w.device, dtype=dtype,
+    )
     reinitialise(state, np.arange(b))
     return state
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from motionpredict.kernels.batched_guard import guard_step
 from motionpredict.kernels.batched_rnn_state import (
     DNI_LR,
     UORO_EPS,
@@ -367,8 +368,13 @@ def generic_step(
     # sync_every = 1 (one host round trip per step), else every sync_every steps
     if state.pending is None:
         state.pending = torch.zeros_like(bad)
-    state.pending |= bad
-    pred = torch.where(state.pending[:, None], y, pred)
+    if state.guard is not None:
+        # the plausibility guard (same rule as Forecaster.step); its resets take the same path
+        pred, reset = guard_step(state.guard, s, y, pred, state.pending | bad, act)
+        state.pending |= bad | reset
+    else:
+        state.pending |= bad
+        pred = torch.where(state.pending[:, None], y, pred)
     if sync_every <= 1 or (state.t + 1) % sync_every == 0:
         flush_resets(state)
     if active is not None:

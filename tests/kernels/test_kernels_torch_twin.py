@@ -119,6 +119,7 @@ def test_state_bytes_counts_every_tensor(est, mode):
     cfg = BatchedRNNConfig(est, n_hidden=7, history=4, n_features=3, horizon=3, mode=mode)
     st = new_state(cfg, seeds=range(5), lr=0.01)
     tensors = [v for v in vars(st).values() if isinstance(v, torch.Tensor)]
+    tensors += [v for v in vars(st.guard).values() if isinstance(v, torch.Tensor)]
     allocated = sum(x.numel() * x.element_size() for x in tensors)
     assert state_bytes(cfg, 5) == allocated
 
