@@ -6,7 +6,8 @@ Definitions (``T`` frames or samples of one evaluation window):
   the Lucas-Kanade field ``u_t`` (the published criterion) or the phantom's true field; its mean
   over the pixels of the whole image or an ROI, and its maximum;
 * image nRMSE: ``sqrt(sum (Î - I)^2 / sum (I - mean I)^2)`` over all pixels of all frames of the
-  window;
+  window (``nrmse``, pooled), and the published definition, the mean over the frames of each
+  frame's nRMSE (``nrmse_frames``; the mean is taken over each frame's own pixels);
 * SSIM (Wang et al. 2004) with an 11x11 Gaussian window of sigma 1.5 px, K1 = 0.01, K2 = 0.03,
   as MATLAB's ``ssim`` and the published numbers; the data range is 255 (to compare with the papers)
   or the true range of the data;
@@ -155,8 +156,10 @@ def image_metrics(
     Returns
     -------
     dict
-        ``nrmse``, ``ssim_255``, ``ssim_true_range``, ``pearson`` (means over frames for SSIM and
-        Pearson; nRMSE pooled over the window).
+        ``nrmse``, ``nrmse_frames``, ``ssim_255``, ``ssim_true_range``, ``pearson`` (means over
+        frames for SSIM, Pearson and ``nrmse_frames``, the published definition; ``nrmse``
+        pooled over the window). A frame with constant acquired intensities has no nRMSE and is
+        left out of ``nrmse_frames`` (NaN when every frame is constant).
     """
     p = np.asarray(predicted, dtype=np.float64)
     a = np.asarray(acquired, dtype=np.float64)
@@ -172,8 +175,10 @@ def image_metrics(
         pv, av = p[:, mask], a[:, mask]
     else:
         pb, ab, pv, av = p, a, p, a
+    per_frame = [nrmse(x, y) for x, y in zip(pv, av, strict=True) if np.ptp(y) > 0]
     return {
         "nrmse": nrmse(pv, av),
+        "nrmse_frames": float(np.mean(per_frame)) if per_frame else float("nan"),
         "ssim_255": float(
             np.mean([ssim(x, y, data_range=255.0) for x, y in zip(pb, ab, strict=True)])
         ),
