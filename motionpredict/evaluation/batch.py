@@ -283,6 +283,7 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
         n_components = n_components_for(cfg.grid, cfg.n_components, seq.n_components)
         for h_s in horizons:
             steps = steps_for(h_s, seq.period_s, cfg.round_horizons)
+            check_horizon_fits(seq, steps, cfg.source)
             # Jobs are labelled by the horizon used, steps x period (docs/evaluation.md).
             actual_s = round(steps * seq.period_s, 9)
             for method in cfg.methods:
@@ -310,6 +311,27 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                             job["cache_dir"] = str(cfg.cache_dir)
                         jobs.append(job)
     return jobs
+
+
+def check_horizon_fits(seq: LoadedSequence, steps: int, source: Path | None = None) -> None:
+    """Refuse a horizon that leaves no validation target after the training window.
+
+    Online predictions start after the training frames, so a target ``t`` needs
+    ``t - steps >= train stop``; at least one validation frame must satisfy it.
+
+    Raises
+    ------
+    ConfigurationError
+        Naming the configuration file, the sequence, the horizon and the room it has.
+    """
+    if seq.ct4d is not None:
+        return
+    room = seq.splits.validation[1] - seq.splits.train[1]
+    if steps >= room:
+        raise ConfigurationError(
+            f"{source or 'configuration'}: sequence {seq.name}: a horizon of {steps} steps "
+            f"({steps * seq.period_s:.4g} s) is beyond the data: the validation window ends "
+            f"{room} frames after the training window; choose horizons below {room} steps")
 
 
 def fill_job_fields(grid: list[dict[str, Any]], job: dict[str, Any]) -> list[dict[str, Any]]:

@@ -90,6 +90,9 @@ def splits_from_one_based(d: dict[str, Any], n: int, source: str) -> Splits:
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise ConfigurationError(f"splits {d} need train, cv and test (1-based): {exc}") from None
     off = d.get("offline_last_training_target", d.get("offline_methods_last_training_target"))
+    if source == "config" and te[1] > n:  # a stated window beyond the data is a mistake
+        raise ConfigurationError(f"splits {d}: the test window ends at {te[1]} (1-based), beyond "
+                                 f"the {n} frames of the sequence")
     s = Splits(tr, cv, (te[0], min(te[1], n)), int(off) if off is not None else tr[1], source)
     s.check(n)
     return s
