@@ -300,10 +300,11 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
                         }
                         if seq.kind == "ct4d":
                             job["correspondence"] = "nw"
-                        job["key"] = content_hash("job-v1", job)[:24]
-                        if job["key"] in keys:  # another requested horizon rounded to this one
+                        key = content_hash("job-v1", job)[:24]
+                        if key in keys:  # another requested horizon rounded to this one
                             continue
-                        keys.add(job["key"])
+                        keys.add(key)
+                        job["key"] = key
                         job["requested_horizon_s"] = round(float(h_s), 9)
                         job["period_s"] = float(seq.period_s)
                         job["rnn"] = cfg.rnn_execution()  # how, not what: not in the key
