@@ -13,6 +13,7 @@ Steps (each printed as it runs):
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -151,15 +152,29 @@ def _config(seed: int, quick: bool, kw: dict[str, Any]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``demo``."""
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()):
+        if not getattr(args, "force", False):
+            raise ConfigurationError(f"{out}: the output folder is not empty; choose another "
+                                     "--out or pass --force to replace it")
+        shutil.rmtree(out)
+    # The demo's run folder records the data paths, so it is built in place (not staged); a
+    # failed demo removes what it wrote.
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_demo(args, out)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_demo(args: argparse.Namespace, out: Path) -> int:
+    """The demo's four steps, writing into ``out``."""
     from motionpredict.evaluation.batch import run_evaluation
     from motionpredict.evaluation.store import ResultStore
     from motionpredict.evaluation.tables import export, job_rows, summary_rows
     from motionpredict.report import build_report
 
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()):
-        raise ConfigurationError(f"{out}: the output folder is not empty; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     kw = _export_and_reload(out, args.seed, args.quick)
     cfg = _config(args.seed, args.quick, kw)

@@ -45,10 +45,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Generate and write the phantom."""
     from motionpredict import phantom
+    from motionpredict.io.atomic import stage_output
 
-    out = Path(args.out)
     if args.frames is not None and args.frames < 2:
         raise ConfigurationError(f"--frames must be at least 2, got {args.frames}")
+    # built in a hidden folder beside --out, moved into place when complete (cli/main.py)
+    out = stage_output(Path(args.out), force=getattr(args, "force", False))
     kw: dict[str, Any] = {"seed": args.seed}
     result: phantom.PhantomCine | phantom.PhantomCT | phantom.PhantomMarkers
     if args.kind == "cine":

@@ -147,12 +147,13 @@ def _format_params(params: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     """Load, (tune,) register, write fields, quality table and summary."""
     from motionpredict.io import load, write_fields
-    from motionpredict.io.atomic import atomic_path
+    from motionpredict.io.atomic import atomic_path, stage_output
     from motionpredict.registration import quality_report, register_sequence, roi_from_bounds
     from motionpredict.registration.tuning import tune_lk
     from motionpredict.sequences import ImageSequence
 
-    out = Path(args.out)
+    # built in a hidden folder beside --out, moved into place when complete (cli/main.py)
+    out = stage_output(Path(args.out), force=getattr(args, "force", False))
     spacing = None
     if args.spacing:
         spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
