@@ -140,6 +140,13 @@ def run(args: argparse.Namespace) -> int:
     horizon = (Horizon.from_seconds(h_s, period, rounded=args.round_horizon) if h_s is not None
                else Horizon(int(h_steps or 1), period))
     from motionpredict.io.atomic import stage_output
+    from motionpredict.io.write_images import times_are_regular
+
+    if (args.format in ("nii.gz",) and isinstance(data, ImageSequence)
+            and not times_are_regular(data.times)):  # checked before the prediction runs
+        raise ConfigurationError(
+            f"{args.path}: the acquisition times are irregular and NIfTI stores one fixed frame "
+            "period; use --format mha or --format seq.nrrd (they keep every time)")
 
     out = stage_output(out, force=getattr(args, "force", False))  # moved into place on success
     roi = None
@@ -168,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
     res = run_sequence(pipe, window=(window["start"], window["stop"]), roi=roi, progress=prog)
     if prog is not None:
         print(file=sys.stderr)
+    if res.events:  # said where the user looks, not only in metrics.json
+        print(f"motionpredict predict: warning: {args.method} diverged and was reset "
+              f"{len(res.events)} time(s) (divergence_resets in metrics.json); check its "
+              "--param values", file=sys.stderr)
     targets = res.targets
     settings = res.settings
     written: list[Path] = []

@@ -46,6 +46,22 @@ def _period(times: np.ndarray) -> float:
     return float(np.median(np.diff(times))) if times.size > 1 else 1.0
 
 
+def times_are_regular(times: np.ndarray) -> bool:
+    """Whether frame times (s) are equally spaced, as NIfTI's single time step requires.
+
+    Parameters
+    ----------
+    times
+        ``(T,)`` frame times in s.
+    """
+    times = np.asarray(times, dtype=float)
+    if times.size < 2:
+        return True
+    period = _period(times)
+    rel = times - times[0]
+    return bool(np.max(np.abs(rel - np.arange(times.size) * period)) <= 1e-6 * max(period, 1.0))
+
+
 def _time_last_image(arr: np.ndarray, *, vector: bool = False) -> Any:
     """SimpleITK image whose last (x-first) axis is the first numpy axis (time)."""
     import SimpleITK as sitk
@@ -89,13 +105,11 @@ def write_image(seq: ImageSequence, path: str | Path) -> Path:
     import SimpleITK as sitk
 
     period = _period(seq.times)
-    rel = seq.times - seq.times[0]
-    if suffix != ".mha" and seq.n_frames > 1:
-        if np.max(np.abs(rel - np.arange(seq.n_frames) * period)) > 1e-6 * max(period, 1.0):
-            raise ValidationError(
-                f"{path}: NIfTI stores only a fixed frame period; these times are irregular "
-                "(write .mha or .seq.nrrd to keep them)"
-            )
+    if suffix != ".mha" and not times_are_regular(seq.times):
+        raise ValidationError(
+            f"{path}: NIfTI stores only a fixed frame period; these times are irregular "
+            "(write .mha or .seq.nrrd to keep them)"
+        )
     sp, org, d = _itk_geometry(seq.spacing, seq.origin, seq.direction)
     frames = seq.frames
     nd = seq.ndim
