@@ -9,13 +9,14 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from motionpredict.errors import ConfigurationError, ValidationError
+from motionpredict.forecasters.base import GuardSettings
 from motionpredict.kernels.backend import Backend, BackendChoice, resolve_backend
 from motionpredict.kernels.batched_rnn_state import (
     ESTIMATORS,
@@ -52,6 +53,10 @@ class BatchedRun:
         What ran, and why.
     seconds
         Wall time of the stepping loop (s).
+    guarded
+        ``(n_series, n_settings, n_seeds, T_max)`` bool aligned like ``predicted``: True where
+        the forecast for ``t`` was the plausibility guard's fallback ``y_{t-h}`` (as
+        :attr:`~motionpredict.forecasters.OnlineRun.guarded`).
     """
 
     predicted: np.ndarray
@@ -61,6 +66,12 @@ class BatchedRun:
     mode: KernelMode
     backend: BackendChoice
     seconds: float
+    guarded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def n_guarded(self) -> np.ndarray:
+        """``(n_series, n_settings, n_seeds)`` number of forecasts replaced by the guard."""
+        return np.count_nonzero(self.guarded, axis=-1)
 
 
 def _as_series(series: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +117,7 @@ def run_batched(
     uoro_variant: str = "correct",
     sync_every: int | None = None,
     fused: bool = False,
+    guard: GuardSettings | bool = True,
 ) -> BatchedRun:
     """Run every (series, setting, seed) RNN over its series, one batched step per sample.
 
@@ -151,6 +163,9 @@ def run_batched(
         (:func:`~motionpredict.kernels.batched_rnn_triton.rnn_step_triton_fused`: W read and
         written once per step); other estimators and modes are unaffected. Off by default until
         it has been timed on a GPU.
+    guard
+        The plausibility guard (default on, the forecasters' default settings; see
+        :func:`~motionpredict.kernels.batched_rnn_state.new_state`).
 
     Returns
     -------
@@ -202,7 +217,9 @@ def run_batched(
         device=device,
         dtype=dtype,
         uoro_noise=uoro_noise,  # type: ignore[arg-type]
+        guard=guard,
     )
+    assert state.guard is not None
     b, h = len(grid), config.horizon
     dev = state.w.device
     data_dev = torch.as_tensor(data, device=dev, dtype=dtype)
@@ -210,6 +227,7 @@ def run_batched(
     row_len = lengths[row_series]
     row_len_dev = torch.as_tensor(row_len, device=dev)
     out = torch.full((b, t_max + h, p), float("nan"), device=dev, dtype=dtype)
+    guarded = torch.zeros((b, t_max + h), device=dev, dtype=torch.bool)
     all_equal = bool(np.all(row_len == t_max))
     t0 = time.perf_counter()
     for t in range(t_max):
@@ -222,13 +240,16 @@ def run_batched(
         out[:, t + h] = step(
             state, y, lookahead=look, has_lookahead=has, active=active, sync_every=int(sync_every)
         )
+        guarded[:, t + h] = state.guard.last
     flush_resets(state)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0
     pred = out[:, :t_max].to("cpu", torch.float64).numpy()
+    flags = guarded[:, :t_max].cpu().numpy()
     for i, n in enumerate(row_len):
         pred[i, n:] = np.nan
+        flags[i, n:] = False
     shape = (n_series, len(settings), len(seeds))
     return BatchedRun(
         predicted=pred.reshape(*shape, t_max, p),
@@ -238,4 +259,5 @@ def run_batched(
         mode=mode,
         backend=choice,
         seconds=seconds,
+        guarded=flags.reshape(*shape, t_max),
     )
