@@ -1,0 +1,185 @@
+"""Residual hybrid: an online RNN (SnAp-1) learns the correction to a causal linear forecast.
+
+Every sample, a causal recursive-least-squares model (:class:`~motionpredict.forecasters.rls.RLS`,
+the *base*) forecasts ``b_t ~ y_{t+h}``; a small tanh RNN trained online forecasts the part the
+base misses. With ``p`` features, ``q`` hidden units, ``k`` lags ``s`` samples apart
+(standardised samples, so every quantity is in training-window standard deviations)::
+
+    u_t    = u_{t-1} + (1 - a) (y_t - u_{t-1})          input denoising (a = ``smooth``, 0: none)
+    x_t    = [1, u_{t-s} - u_t, ..., u_{t-ks} - u_t, b_t - y_t, e_t]      (m values)
+    h_t    = tanh(W_a h_{t-1} + W_b x_t)                (q,)
+    r^j_t  = W_c^j h_t                                  (p,) head j
+    c_t    = B tanh(r^H_t / B)                          bounded correction (B = ``bound``)
+    yhat   = b_t + c_t                                  the forecast of y_{t+h}
+
+``e_t = y_t - b_{t-h}`` is the base's newest known error (``feed_error``). ``W_c`` starts at
+zero, so until the data support a correction the forecast **is** the causal RLS forecast
+(exactly); ``|yhat - b_t| <= B`` always (a bounded output).
+
+Heads and targets (causal: a head learns when its own target is acquired)
+    ``heads = "single"``: one head ``H = h``, target ``d = y_t - b_{t-h}`` (learned at ``t``).
+    ``heads = "multi"``: heads ``j = 1..h`` share the state; head ``j`` forecasts the increment
+    ``y_{t+j} - y_t`` (head ``h`` the base residual, as above) and learns at ``t + j`` from the
+    record kept at ``t``: the shared weights learn every sample from a target one sample old
+    instead of only from one ``h`` samples old. Auxiliary heads' losses are weighted
+    ``aux_weight``; the output uses head ``h`` only.
+
+Learning (SnAp-1, Menick et al. 2021, as :mod:`~motionpredict.forecasters.rnn_snap1`)
+    ``J_t = diag(phi'_t * diag(W_a)) J_{t-1} + phi'_t xi_t^T`` with ``xi_t = [h_{t-1}, x_t]``;
+    for a target arriving for head ``j`` issued at ``t0`` with output error
+    ``g = (c - d) * dc/dr`` (``dc/dr = 1 - (c/B)^2`` for the bounded head, 1 otherwise):
+    ``G_c^j += g h_{t0}^T``, ``G_ab[i, :] += (W_c^{jT} g)_i J_{t0}[i, :]``. Step sizes
+    (``step``):
+
+    * ``"sgd"``: ``W <- W - eta G`` (gradients clipped to Frobenius norm 100 per block);
+    * ``"nlms"``: normalised: ``W_c <- W_c - eta G_c / (eps + |h|^2)``,
+      ``W_ab <- W_ab - eta G_ab / (eps + |xi|^2)`` (scale-free, as NLMS);
+    * ``"rmsprop"``: per parameter, ``v <- beta v + (1 - beta) G^2``,
+      ``W <- W - eta G / (sqrt(v) + eps)`` (``beta = 0.99``, ``eps = 1e-8``).
+
+Causal mode updates on targets once acquired. Reference mode (look-ahead) is not offered by this
+new method: it runs causally in both modes and the base RLS too (labelled ``mode`` unchanged);
+the published methods keep their reference mode.
+
+Cost per step ``O(n_heads q (q + m))`` (one compiled numba kernel) plus the RLS base
+(``O(d^2)``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from motionpredict.errors import ConfigurationError
+from motionpredict.forecasters.base import Forecaster, HyperParameter
+from motionpredict.forecasters.registry import register
+from motionpredict.forecasters.rls import RLS
+
+STEPS = ("sgd", "nlms", "rmsprop")
+
+
+@register
+class HybridSnAp1(Forecaster):
+    """Causal RLS forecast plus a bounded correction learned online by a SnAp-1 RNN."""
+
+    name = "snap1-hybrid"
+    online = True
+    hyperparameters = (
+        HyperParameter("base_k", 4, (2, 4, 12), "lags of the multivariate RLS base"),
+        HyperParameter("base_stride", 2, (1, 2), "samples between two lags of the base"),
+        HyperParameter("base_forgetting", 0.999, (0.995, 0.999), "forgetting of the base"),
+        HyperParameter("k", 10, (5, 10, 20), "lags of the RNN input"),
+        HyperParameter("stride", 2, (1, 2), "samples between two RNN input lags"),
+        HyperParameter("q", 16, (8, 16, 32), "hidden units"),
+        HyperParameter("eta", 0.002, (0.0005, 0.001, 0.002, 0.005), "learning rate"),
+        HyperParameter("step", "rmsprop", STEPS, "step-size rule: sgd, nlms or rmsprop"),
+        HyperParameter("heads", "single", ("single", "multi"), "one head, or heads 1..h"),
+        HyperParameter("aux_weight", 0.3, (0.1, 0.3, 1.0), "loss weight of the auxiliary heads"),
+        HyperParameter("bound", 0.5, (0.25, 0.5, 1.0), "bound B of the correction (std units)"),
+        HyperParameter("smooth", 0.0, (0.0, 0.5), "input denoising a (exponential smoothing)"),
+        HyperParameter("feed_error", True, (False, True), "input the base's newest error"),
+        HyperParameter("init_scale", 1.0, (0.5, 1.0), "input weight scale x 1/sqrt(m)"),
+    )
+    test_params: ClassVar[dict[str, Any]] = {"k": 4, "q": 6, "base_k": 3, "eta": 0.005}
+
+    def _reset_model(self) -> None:
+        pr = self.params
+        if pr["step"] not in STEPS:
+            raise ConfigurationError(
+                f"{self.name}: step must be one of {STEPS}, got {pr['step']!r}"
+            )
+        if pr["heads"] not in ("single", "multi"):
+            raise ConfigurationError(f"{self.name}: heads must be 'single' or 'multi'")
+        for key in ("k", "stride", "q"):
+            if int(pr[key]) < 1:
+                raise ConfigurationError(f"{self.name}: {key} must be >= 1, got {pr[key]}")
+        if float(pr["bound"]) <= 0 or float(pr["eta"]) < 0:
+            raise ConfigurationError(f"{self.name}: bound must be > 0 and eta >= 0")
+        if not 0.0 <= float(pr["smooth"]) < 1.0:
+            raise ConfigurationError(f"{self.name}: smooth must be in [0, 1)")
+        p, h = self.n_features, self.horizon
+        self.base = RLS(horizon=h, n_features=p, mode="causal", seed=self.seed,
+                        k=int(pr["base_k"]), stride=int(pr["base_stride"]),
+                        forgetting=float(pr["base_forgetting"]))
+        self.k, self.stride, self.q = int(pr["k"]), int(pr["stride"]), int(pr["q"])
+        q = self.q
+        self.m = 1 + self.k * p + p + (p if bool(pr["feed_error"]) else 0)
+        m = self.m
+        rng = np.random.default_rng(self.seed + len(self.events))
+        scale = float(pr["init_scale"])
+        self.w_a = rng.normal(0.0, 0.5 / math.sqrt(q), (q, q))
+        self.w_b = rng.normal(0.0, scale / math.sqrt(m), (q, m))
+        self.n_heads = h if pr["heads"] == "multi" else 1
+        self.w_c = np.zeros((self.n_heads, p, q))
+        self.hid = np.zeros(q)
+        self.jac = np.zeros((q, q + m))
+        length = h + 1
+        self.rec_h = np.zeros((length, q))
+        self.rec_j = np.zeros((length, q, q + m))
+        self.rec_r = np.zeros((length, self.n_heads, p))
+        self.rec_b = np.zeros((length, p))
+        self.rec_y = np.zeros((length, p))
+        self.rec_xi2 = np.ones(length)
+        self.v_ab = np.zeros((q, q + m))
+        self.v_c = np.zeros((self.n_heads, p, q))
+        self._g_ab = np.zeros((q, q + m))
+        self._g_c = np.zeros((self.n_heads, p, q))
+        span = self.k * self.stride + 1
+        self._u = np.zeros((span, p))  # smoothed samples, newest last
+        self._n = 0
+        self._step_code = STEPS.index(pr["step"])
+        self._x = np.zeros(m)
+        self._x[0] = 1.0
+
+    def _features(self, y: np.ndarray, base: np.ndarray) -> np.ndarray:
+        a = float(self.params["smooth"])
+        u = self._u
+        if self._n == 0:
+            u[:] = y
+        else:
+            new = u[-1] + (1.0 - a) * (y - u[-1])
+            u[:-1] = u[1:]
+            u[-1] = new
+        self._n += 1
+        p, k, s = self.n_features, self.k, self.stride
+        x = self._x
+        lags = u[-1 - s * np.arange(k, 0, -1)]  # (k, p), oldest first
+        x[1: 1 + k * p] = (lags - u[-1]).ravel()
+        x[1 + k * p: 1 + k * p + p] = base - y
+        if bool(self.params["feed_error"]):
+            t0 = self.t - self.horizon
+            x[1 + k * p + p:] = y - self.rec_b[t0 % (self.horizon + 1)] if t0 >= 0 else 0.0
+        return x
+
+    def _predict_and_learn(self, y: np.ndarray, lookahead: np.ndarray | None) -> np.ndarray:
+        base = self.base.step(y)
+        x = self._features(y, base)
+        out = np.empty(self.n_features)
+        from motionpredict.forecasters.hybrid_jit import hybrid_step  # lazy: numba
+
+        hybrid_step(
+            self.t, y, base, x, self.w_a, self.w_b, self.w_c, self.hid, self.jac,
+            self.rec_h, self.rec_j, self.rec_r, self.rec_b, self.rec_y, self.rec_xi2,
+            self.v_ab, self.v_c, self.horizon, self.n_heads > 1, float(self.params["bound"]),
+            float(self.params["eta"]), self._step_code, float(self.params["aux_weight"]),
+            self._g_ab, self._g_c, out,
+        )  # fmt: skip
+        return out
+
+    def correction(self) -> np.ndarray:
+        """The ``(p,)`` bounded correction ``c_t`` added to the base at the last step."""
+        r = self.rec_r[self.t % (self.horizon + 1), self.n_heads - 1]
+        return float(self.params["bound"]) * np.tanh(r / float(self.params["bound"]))
+
+    def diverged(self) -> str | None:
+        if self.base.diverged() is not None or self.base.events:
+            return "RLS base became non-finite"
+        for a in (self.w_a, self.w_b, self.w_c, self.hid, self.jac, self.v_ab, self.v_c,
+                  self.rec_r, self.rec_j, self._u):
+            if not np.isfinite(a).all():
+                return "hybrid state became non-finite"
+        if max(np.abs(self.w_a).max(), np.abs(self.w_b).max(), np.abs(self.w_c).max()) > 1e4:
+            return "hybrid weights exploded"
+        return None
