@@ -282,7 +282,10 @@ def build_jobs(cfg: EvalConfig, run_dir: Path,
         lk.update(cfg.lk)
         n_components = n_components_for(cfg.grid, cfg.n_components, seq.n_components)
         for h_s in horizons:
-            steps = steps_for(h_s, seq.period_s, cfg.round_horizons)
+            try:
+                steps = steps_for(h_s, seq.period_s, cfg.round_horizons)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"sequence {seq.name}: {exc}") from None
             check_horizon_fits(seq, steps, cfg.source)
             # Jobs are labelled by the horizon used, steps x period (docs/evaluation.md).
             actual_s = round(steps * seq.period_s, 9)
