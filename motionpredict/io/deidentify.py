@@ -11,7 +11,10 @@ Action codes (PS3.15 E.3.1): ``X`` remove, ``Z`` replace by a zero-length value,
 dummy value, ``U`` replace a UID by another one, consistently within the export. Compound codes of
 the standard (``X/Z``, ``Z/D``, ``X/Z/D``, ``X/D``, ``X/Z/U*``) are applied here in their most
 removing form (``X`` or ``Z``). Dates and times are shifted to a fixed epoch (modified dates
-option) so that frame timing survives; every other date is removed. Private attributes are removed.
+option) so that frame timing survives; every other date, time and date-time (any DA, TM or DT
+attribute, listed in the table or not, at any depth: InstanceCreationDate, SeriesTime, ...) is
+removed, and every person name (PN) the table does not list is emptied. Private attributes are
+removed.
 """
 
 from __future__ import annotations
@@ -334,6 +337,9 @@ def deidentify(ds: Dataset, uids: UIDMapper, *, keep: set[str] | None = None) ->
     return ds
 
 
+#: Value representations of dates and times.
+_DATE_VRS = ("DA", "DT", "TM")
+
 #: Repeating groups removed whole: curve data (50xx) and overlays (60xx: data, comments).
 _REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
 
@@ -367,6 +373,13 @@ def _clean(ds: Dataset, uids: UIDMapper, keep: set[str], *, top: bool) -> None:
         elif elem.VR == "SQ":
             for item in elem.value:
                 _clean(item, uids, set(), top=False)
+        elif elem.VR in _DATE_VRS:
+            # A date or time the table does not list (InstanceCreationDate, SeriesTime,
+            # PerformedProcedureStepStartDate, ...): with the modified-dates option only the
+            # timing the exporter rewrote from EPOCH survives; any other source date goes.
+            del ds[elem.tag]
+        elif elem.VR == "PN":
+            elem.value = ""  # a person's name the table does not list
     fm = getattr(ds, "file_meta", None)
     if top and fm is not None and "MediaStorageSOPInstanceUID" in fm and "SOPInstanceUID" in ds:
         fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
