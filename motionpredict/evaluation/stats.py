@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import signal, stats
 
 from motionpredict.errors import ValidationError
@@ -125,3 +126,71 @@ def cycle_bootstrap(
         means[b] = sample.mean()
     alpha = (1 - level) / 2
     return float(d.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def cycle_bootstrap_gain(
+    pairs: Sequence[tuple[ArrayLike, ArrayLike, ArrayLike]],
+    *,
+    squared: bool,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Gain of a method over a reference in % with an interval, resampling breathing cycles.
+
+    For each sequence ``s`` the error is ``E_s = sqrt(mean e)`` (``squared``: per-frame squared
+    errors, so that ``E_s`` is an RMSE) or ``E_s = mean e`` (per-frame mean errors), likewise
+    ``R_s`` for the reference (e.g. no prediction) on the same frames; the gain is
+    ``100 (1 - mean_s E_s / mean_s R_s)``. The interval is the percentile interval of the gain
+    when the whole breathing cycles of each sequence are resampled with replacement (paired:
+    method and reference keep the same frames; the cycles of one sequence stay in it).
+
+    Parameters
+    ----------
+    pairs
+        Per sequence: ``(method errors, reference errors, breathing trace)``, each ``(T_s,)``.
+    squared
+        True when the errors are per-frame squared errors (mm^2), False for mean errors (mm).
+    n_boot, seed, level
+        Resamples, random seed, confidence level.
+
+    Returns
+    -------
+    (gain, low, high)
+        In % (positive = lower error than the reference).
+
+    Raises
+    ------
+    ValidationError
+        No sequence, arrays of different lengths, or a reference error of 0.
+    """
+    if not pairs:
+        raise ValidationError("cycle_bootstrap_gain needs at least one sequence")
+    sums = []  # per sequence: (per-cycle sum of e, of r, frame count)
+    for e, r, trace in pairs:
+        ea, ra = np.asarray(e, dtype=np.float64), np.asarray(r, dtype=np.float64)
+        tr = np.asarray(trace, dtype=np.float64)
+        if not (ea.shape == ra.shape == tr.shape) or ea.ndim != 1:
+            raise ValidationError("errors, reference errors and trace must be 1-D of one length")
+        starts = breathing_cycles(tr.tolist())
+        sums.append((np.add.reduceat(ea, starts), np.add.reduceat(ra, starts),
+                     np.diff(np.append(starts, ea.size)).astype(np.float64)))
+
+    def gain(chosen: list[np.ndarray]) -> float:
+        es, rs = [], []
+        for (se, sr, n), pick in zip(sums, chosen, strict=True):
+            e, r = se[pick].sum() / n[pick].sum(), sr[pick].sum() / n[pick].sum()
+            es.append(np.sqrt(e) if squared else e)
+            rs.append(np.sqrt(r) if squared else r)
+        den = float(np.mean(rs))
+        return 100.0 * (1.0 - float(np.mean(es)) / den) if den > 0 else float("nan")
+
+    observed = gain([np.arange(len(n)) for _, _, n in sums])
+    if not np.isfinite(observed):
+        raise ValidationError("the reference error is 0: no gain can be stated")
+    rng = np.random.default_rng(seed)
+    boots = np.array([gain([rng.integers(0, len(n), len(n)) for _, _, n in sums])
+                      for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    alpha = (1 - level) / 2
+    return observed, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))

@@ -27,6 +27,9 @@ def _sections(data: ReportData) -> list[Section]:
     from motionpredict.report import content, figures
 
     secs: list[Section] = []
+    answer: list[Figure | Table] = list(content.summary_tables(data))
+    if answer:
+        secs.append(("The answer: best method per horizon", answer))
     for kind in data.kinds():
         secs.append((f"Error vs horizon ({kind})", [figures.error_vs_horizon(data, kind)]))
     per_seq = content.sequence_tables(data)
@@ -79,12 +82,17 @@ def build_report(run_dir: str | Path, *, pdf: bool = False, out_dir: str | Path 
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     written = []
     has_ref = "reference" in data.modes()
-    text = render_html(data.title, data.version, _sections(data), has_reference=has_ref)
+    from motionpredict.report.content import run_statement
+
+    statement = run_statement(data)
+    sections = _sections(data)
+    text = render_html(data.title, data.version, sections, has_reference=has_ref,
+                       statement=statement)
     with atomic_path(out / "report.html") as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     written.append(out / "report.html")
     if pdf:
         with atomic_path(out / "report.pdf") as tmp:
-            render_pdf(Path(tmp), data.title, data.version, _sections(data))
+            render_pdf(Path(tmp), data.title, data.version, _sections(data), statement)
         written.append(out / "report.pdf")
     return written

@@ -50,9 +50,10 @@ class ReportData:
         return sorted({j["spec"]["kind"] for j in self.jobs})
 
     def main_metric(self, kind: str) -> tuple[str, str]:
-        """``(metric key, label)`` of the headline error of a kind of data."""
+        """``(metric key, label)`` of the headline error of a kind of data (in mm; marker
+        tables show the nRMSE beside it)."""
         if kind == "markers":
-            return "nrmse", "nRMSE of marker positions"
+            return "rmse_mm", "RMSE of marker positions (mm)"
         if kind == "ct4d":
             return "rmse_mm", "RMSE of internal-point positions (mm)"
         return "dvf_mean_mm", "mean geometric (DVF) error vs LK field (mm)"

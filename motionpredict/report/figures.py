@@ -34,8 +34,11 @@ def error_vs_horizon(data: ReportData, kind: str) -> Figure:
     modes = data.modes()
     fig, axes = _subplots(1, len(modes), figsize=(5.6 * len(modes), 4.2), squeeze=False,
                              sharey=True)
+    from motionpredict.report.content import methods_by_error
+
     for ax, mode in zip(axes[0], modes, strict=True):
-        for method in data.methods(kind):
+        kj = [j for j in data.jobs if j["spec"]["kind"] == kind and j["spec"]["mode"] == mode]
+        for method in methods_by_error(kj, metric):  # legend: best first
             hs, mean, std = data.curve(kind, method, mode, metric)
             if hs.size == 0:
                 continue
@@ -72,10 +75,14 @@ def traces(data: ReportData, sequence: str, max_methods: int = 4) -> Figure | No
     """True vs predicted first PCA weight (cine), superior-inferior coordinate of the first
     marker (markers) or slice-axis coordinate of the first internal point (4DCT) over the
     validation and test windows, for up to ``max_methods`` methods."""
+    from motionpredict.report.content import methods_by_error
+
     jobs = _first_jobs(data, sequence)
     if not jobs:
         return None
-    methods = sorted(jobs)[:max_methods]
+    kind = next(iter(jobs.values()))["spec"]["kind"]
+    metric = data.main_metric(kind)[0]
+    methods = methods_by_error(list(jobs.values()), metric)[:max_methods]  # best first
     fig, axes = _subplots(len(methods), 1, figsize=(10, 1.9 * len(methods) + 0.8),
                              squeeze=False, sharex=True)
     for ax, m in zip(axes[:, 0], methods, strict=True):
@@ -97,7 +104,8 @@ def traces(data: ReportData, sequence: str, max_methods: int = 4) -> Figure | No
         ax.set_title(f"{m}  ({s['mode']}, h = {s['horizon_s']:g} s, seed {s['seed']})",
                      fontsize=9)
         ylabel = {"markers": "marker 1 z (mm)", "ct4d": "point 1 SI / slice axis (mm)"}
-        ax.set_ylabel(ylabel.get(j["spec"]["kind"], "weight 1 (mm)"), fontsize=8)
+        # a PCA weight is a coefficient of a unit-norm field mode: not a length in mm
+        ax.set_ylabel(ylabel.get(j["spec"]["kind"], "PCA weight 1 (a.u.)"), fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
     axes[-1, 0].set_xlabel("time (s)")
@@ -149,8 +157,11 @@ def triplets(data: ReportData, sequence: str) -> Figure | None:
                 ax.add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5),
                                        cols.max() - cols.min() + 1, rows.max() - rows.min() + 1,
                                        fill=False, ec="yellow", lw=1))
-            if k == 2:
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            if k >= 1:
+                cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+                cb.set_label("intensity (image units)" if k == 1 else
+                             "predicted - acquired (image units)", fontsize=7)
+                cb.ax.tick_params(labelsize=6)
     s = j["spec"]
     fig.suptitle(f"{sequence}: {s['method']}, {s['mode']} mode, h = {s['horizon_s']:g} s "
                  f"({s['horizon_steps']} x {period:.4g} s); ROI in yellow", fontsize=9)

@@ -26,8 +26,7 @@ img { max-width: 100%; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="note">Generated {{ generated }} by motionpredict {{ version }}. Lengths in mm, times in
-s, latencies in ms. All errors are on the test window only; hyper-parameters were chosen on the
-validation window.</p>
+s, latencies in ms. {{ statement }}</p>
 {% if has_reference %}<p class="warn">Results labelled <b>reference mode</b> reproduce the published
 behaviour, in which online learners update with the target of a prediction h-1 frames before it
 is acquired. They are not achievable in real time; <b>causal</b> results are.</p>{% endif %}
@@ -52,8 +51,11 @@ def figure_png(fig: Figure, dpi: int = 110) -> str:
 
 
 def render_html(title: str, version: str, sections: list[tuple[str, list[Figure | Table]]],
-                *, has_reference: bool) -> str:
-    """Render sections of figures and tables to one HTML document (autoescaped)."""
+                *, has_reference: bool, statement: str = "") -> str:
+    """Render sections of figures and tables to one HTML document (autoescaped).
+
+    ``statement`` says what was scored and what was searched
+    (:func:`motionpredict.report.content.run_statement`)."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     out = []
     for stitle, items in sections:
@@ -67,4 +69,5 @@ def render_html(title: str, version: str, sections: list[tuple[str, list[Figure 
         out.append({"title": stitle, "items": rendered})
     return env.from_string(_TEMPLATE).render(
         title=title, version=version, sections=out, has_reference=has_reference,
+        statement=statement,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))

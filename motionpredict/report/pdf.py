@@ -67,13 +67,17 @@ def _table_pages(table: Table) -> list[Figure]:
 
 
 def render_pdf(path: Path, title: str, version: str,
-               sections: list[tuple[str, list[Figure | Table]]]) -> None:
-    """Write the sections to a PDF at ``path`` (the caller makes it atomic)."""
+               sections: list[tuple[str, list[Figure | Table]]], statement: str = "") -> None:
+    """Write the sections to a PDF at ``path`` (the caller makes it atomic); ``statement``
+    (what was scored and searched) goes on the cover."""
     with PdfPages(path, metadata={"Title": title, "Creator": f"motionpredict {version}"}) as pdf:
         cover = Figure(figsize=A4_LANDSCAPE)
         cover.text(0.05, 0.8, title, fontsize=20, weight="bold")
         cover.text(0.05, 0.72, f"motionpredict {version}", fontsize=11)
-        cover.text(0.05, 0.6, "\n".join(f"{i + 1}. {s}" for i, (s, _) in enumerate(sections)),
+        if statement:
+            cover.text(0.05, 0.67, textwrap.fill(statement, 150), fontsize=9, va="top",
+                       color="0.25")
+        cover.text(0.05, 0.52, "\n".join(f"{i + 1}. {s}" for i, (s, _) in enumerate(sections)),
                    fontsize=10, va="top")
         pdf.savefig(cover)
         for _stitle, items in sections:

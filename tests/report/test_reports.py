@@ -41,6 +41,24 @@ def test_html_and_pdf_report(run_dir: Path, capsys) -> None:
     assert "phantom-cine-0: mean geometric (DVF) error vs LK field (mm), causal mode" in html
     assert "Settings chosen on the validation window" in html
     assert "± " in html  # spread over the two seeds
+    # the answer first: the summary section precedes every other section
+    heads = re.findall(r"<h2>([^<]+)</h2>", html)
+    assert heads[0] == "The answer: best method per horizon"
+    assert "Answer: best method per horizon, image-2d, causal mode" in html
+    assert "Answer: best method per horizon, markers, causal mode" in html
+    # what was scored and searched, from what the run did
+    assert "hyper-parameters were chosen on the" not in html
+    # lms: 2 settings on markers, 2 x 2 PCA sizes on cine; no-prediction: 1 and 2 PCA sizes
+    assert ("validation window for lms (2/4 settings), no-prediction (1/2 settings)." in html)
+    # SSIM with L = 255 on [0, 1] data (1.000 by construction) is gone; the kept SSIM varies
+    assert "SSIM (L=255)" not in html and "L = data range" in html
+    table = html[html.index("phantom-cine-0: all metrics, causal mode"):]
+    table = table[:table.index("</table>")]
+    hdr = re.findall(r"<th>([^<]+)</th>", table)
+    col = hdr.index("SSIM (L = data range)")
+    vals = [float(re.findall(r"<td>([^<]+)</td>", r)[col].split(" ")[0])
+            for r in table.split("<tr>")[2:]]
+    assert len(vals) == 4 and all(0 < v < 1 for v in vals) and min(vals) < 0.999
     assert "Per-frame error difference with no-prediction" in html
     assert "Wilcoxon signed-rank test against no-prediction" in html
     pdf = (run_dir / "report.pdf").read_bytes()
@@ -84,6 +102,9 @@ def test_predict_writes_frames_weights_metrics_and_a_deidentified_report(tmp_pat
     assert len(rows) == 14
     first = rows[1].split(",")
     assert (int(first[0]), int(first[2])) == (18, 16)
+    html = (out / "report.html").read_text()
+    assert "hyper-parameters were chosen on the" not in html
+    assert "Searched: nothing" in html and metrics["scored_window"]["name"] in html
     for name in ("report.html", "metrics.json", "weights.csv", "results.sqlite"):
         blob = (out / name).read_bytes()
         assert b"ZZTESTPATIENT" not in blob and b"PID-98765" not in blob, name
