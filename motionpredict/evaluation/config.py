@@ -149,6 +149,16 @@ def _list(v: Any, typ: type, where: str) -> list[Any]:
     return [strict_value(x, typ, where) for x in vals]
 
 
+def _method(name: str, where: str) -> Any:
+    """The forecaster class ``name``; an unknown name is refused naming ``where``."""
+    from motionpredict.errors import MotionPredictError
+
+    try:
+        return get(name)
+    except MotionPredictError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+
+
 def check_method_params(method: str, params: dict[str, Any], where: str) -> dict[str, Any]:
     """Check hyper-parameter values of ``method`` against its declared ones; return them typed.
 
@@ -292,7 +302,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     if not methods:
         raise ConfigurationError(f"{where}: [evaluation] methods is empty")
     for m in methods:
-        get(m)
+        _method(m, f"{where}: [evaluation] methods")
     modes = _list(ev.get("modes", ["causal"]), str, f"{where} modes")
     for m in modes:
         if m not in MODES:
@@ -307,7 +317,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
             grid_presets[m] = check_preset(g["grid"], f"{where}: [evaluation.grids.{m}]")
         g = {k: v for k, v in g.items() if k != "grid"}
         grids[m] = g
-        known = {hp.name for hp in get(m).hyperparameters}
+        known = {hp.name for hp in _method(m, f"{where}: [evaluation.grids.{m}]").hyperparameters}
         bad = set(g) - known
         if bad:
             raise ConfigurationError(f"{where}: grid of {m}: unknown hyper-parameter(s) "

@@ -115,7 +115,7 @@ def read_sidecar(path: str | Path) -> dict[str, Any] | None:
         return None
     try:
         return json.loads(cand.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8 text
         raise InputFileError(cand, f"cannot read the sidecar: {exc}") from None
 
 

@@ -24,6 +24,8 @@ __all__ = [
 
 #: Output folders being built by the running command: ``(staging folder, final folder, force)``.
 _STAGED: list[tuple[Path, Path, bool]] = []
+#: Parent folders created for staged outputs (removed again when the command fails).
+_CREATED_PARENTS: list[Path] = []
 
 
 def full_suffix(path: str | Path) -> str:
@@ -115,15 +117,29 @@ def stage_output(path: str | Path, *, force: bool = False) -> Path:
         raise InputFileError(final, "the output folder already exists and is not empty; choose "
                                     "another one or pass --force to replace it")
     parent = final.parent
+    missing = []  # parent folders this command creates (removed again if it fails)
+    p = parent.absolute()
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = parent / f".{final.name}.partial-{secrets.token_hex(4)}"
         tmp.mkdir()
     except OSError as exc:
+        _remove_empty(missing)
         raise InputFileError(parent, f"cannot create the output folder here "
                                      f"({exc.strerror or exc})") from None
     _STAGED.append((tmp, final, force))
+    _CREATED_PARENTS.extend(missing)
     return tmp
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the given folders, deepest first, where they are empty."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def staged_outputs() -> list[tuple[Path, Path]]:
@@ -138,6 +154,7 @@ def commit_outputs() -> list[Path]:
     then the old one deleted: at every moment the final name holds a complete output.
     """
     done = []
+    _CREATED_PARENTS.clear()  # they now hold the output
     while _STAGED:
         tmp, final, _force = _STAGED.pop(0)
         old = None
@@ -152,7 +169,10 @@ def commit_outputs() -> list[Path]:
 
 
 def discard_outputs() -> None:
-    """Delete every staging folder (the command failed): nothing is left behind."""
+    """Delete every staging folder (the command failed) and the parent folders created for
+    them: nothing is left behind."""
     while _STAGED:
         tmp, _final, _force = _STAGED.pop()
         shutil.rmtree(tmp, ignore_errors=True)
+    _remove_empty(_CREATED_PARENTS)
+    _CREATED_PARENTS.clear()
