@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from motionpredict.errors import ConfigurationError, ValidationError
-from motionpredict.forecasters import MODES, Forecaster, Mode, Standardizer, get
+from motionpredict.forecasters import MODES, Forecaster, Mode, Standardizer, get, guard_summary
 from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, PointTrajectories
 
 #: Names of the timed stages of one frame, in order.
@@ -735,6 +735,9 @@ def run_sequence(
     metrics["relative_rmse"] = metrics["rmse_mm"] / ref if ref > 0 else float("nan")
     metrics.update(M.stage_summary(stages))
     metrics["n_scored"] = float(len(targets))
+    # plausibility guard: scored targets whose forecast (issued at target - h) was the fallback
+    guard_steps = {e.step for e in pipeline.forecaster.guard_events}
+    metrics.update(guard_summary(np.array([i - h in guard_steps for i in scored], dtype=bool)))
     return SequenceRun(targets=targets, weights=w, predicted_weights=pw, stage_ms=stages,
                        metrics=metrics, settings=settings, predicted_frames=pred_frames,
                        acquired_frames=acq_frames, events=list(pipeline.forecaster.events))

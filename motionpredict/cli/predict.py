@@ -179,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"motionpredict predict: warning: {args.method} diverged and was reset "
               f"{len(res.events)} time(s) (divergence_resets in metrics.json); check its "
               "--param values", file=sys.stderr)
+    n_guarded = int(res.metrics.get("guarded_forecasts", 0))
+    if n_guarded:  # the plausibility guard replaced forecasts by the last value
+        print(f"motionpredict predict: warning: the plausibility guard replaced {n_guarded} of "
+              f"{int(res.metrics['n_scored'])} scored forecasts of {args.method} by the last "
+              f"value ({100 * res.metrics['guarded_fraction']:.1f} %, guarded_forecasts in "
+              "metrics.json)", file=sys.stderr)
     targets = res.targets
     settings = res.settings
     written: list[Path] = []
@@ -229,7 +235,9 @@ def run(args: argparse.Namespace) -> int:
                                                         "split", "source", "name")},
                "searched": SEARCHED, "rmse_definition": rmse_definition(is_img, roi is not None),
                "answer": lines[-1], "warning": lines[0] if len(lines) > 1 else None,
-               "metrics": res.metrics, "divergence_resets": len(res.events)}
+               "metrics": res.metrics, "divergence_resets": len(res.events),
+               "guarded_forecasts": int(res.metrics.get("guarded_forecasts", 0)),
+               "guarded_fraction": float(res.metrics.get("guarded_fraction", 0.0))}
     with atomic_path(out / "metrics.json") as tmp:
         Path(tmp).write_text(dumps(summary) + "\n")
     written.append(out / "metrics.json")

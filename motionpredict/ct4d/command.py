@@ -18,7 +18,7 @@ import numpy as np
 from motionpredict.ct4d.experiment import prepare_ct4d
 from motionpredict.ct4d.pipeline import roi_mask_xyz, run_ct4d
 from motionpredict.errors import ConfigurationError
-from motionpredict.forecasters import Mode
+from motionpredict.forecasters import Mode, guard_summary
 from motionpredict.io import atomic_path, write_image
 from motionpredict.phantom.records import to_jsonable
 from motionpredict.sequences import ImageSequence, Provenance
@@ -137,6 +137,7 @@ def predict_4dct(data: ImageSequence, meta: Mapping[str, Any] | None, out: Path,
         "registration_s": setup.registration_s, "series": series.params.to_dict(),
         "forecast_ms_median": float(np.median(fc.step_ms[fc.test])),
         "divergence_resets": len(fc.events),
+        **guard_summary(fc.guarded[fc.test]),
     }
     path = out / "metrics.json"
     with atomic_path(path) as tmp:

@@ -86,6 +86,9 @@ class SeriesForecast:
     test_start
         First test sample (default: the end of the training window; later when a validation
         window lies between them).
+    guarded
+        ``(T,)`` bool: the forecast for ``t`` was the plausibility guard's fallback (empty when
+        not recorded).
     """
 
     method: str
@@ -98,6 +101,7 @@ class SeriesForecast:
     step_ms: np.ndarray
     events: list[DivergenceEvent] = field(default_factory=list)
     test_start: int | None = None
+    guarded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def test(self) -> slice:
@@ -161,7 +165,8 @@ def forecast_series(series: np.ndarray, period_s: float, *, method: str, horizon
     predicted = std.inverse(run.predicted)
     return SeriesForecast(method=method, mode=run.mode, horizon_s=h * float(period_s),
                           horizon_steps=h, train_samples=int(train_samples), predicted=predicted,
-                          true=y, step_ms=run.step_ms, events=run.events, test_start=test_start)
+                          true=y, step_ms=run.step_ms, events=run.events, test_start=test_start,
+                          guarded=run.guarded)
 
 
 def training_pairs(series: BreathingSeries, surrogate: np.ndarray, phase_surrogate: np.ndarray,

@@ -50,6 +50,7 @@ from motionpredict.evaluation.protocol import (
     steps_for,
 )
 from motionpredict.evaluation.store import ResultStore
+from motionpredict.forecasters import guard_summary
 from motionpredict.sequences import ImageSequence, PointTrajectories
 
 
@@ -534,6 +535,7 @@ def _run_ct4d_job(job: dict[str, Any], seq: LoadedSequence, run_dir: Path) -> di
     metrics.update(M.stage_summary(stages))
     metrics["registration_s"] = float(setup.registration_s)
     metrics["divergence_resets"] = float(len(fc.events))
+    metrics.update(guard_summary(fc.guarded[te]))
     metrics["n_test"] = float(sp.test[1] - sp.test[0])
     metrics["n_volumes"] = float(len(vols.indices))
     e = np.linalg.norm((fc.predicted[te] - y[te]).reshape(-1, n_pts, 3), axis=2).mean(axis=1)

@@ -31,7 +31,7 @@ import numpy as np
 from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.evaluation import metrics as M
 from motionpredict.evaluation.cache import ArrayCache, content_hash
-from motionpredict.forecasters import Standardizer, get, run_online
+from motionpredict.forecasters import Standardizer, get, guard_summary, run_online
 from motionpredict.pipeline import SPLAT_SIGMA_PX, horizon_to_steps, new_forecaster, true_range
 from motionpredict.sequences import ImageSequence, PointTrajectories
 
@@ -334,10 +334,13 @@ def forecast_series(
     params: dict[str, Any],
     splits: Splits,
     frame_period_s: float | None = None,
+    guarded_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Run a forecaster online over a raw series, standardised with the training window.
 
     ``frame_period_s`` (s) reaches methods that declare it (weights trained at one period).
+    ``guarded_out``, a ``(T,)`` bool array, receives ``OnlineRun.guarded`` (True where the
+    forecast for ``t`` was the plausibility guard's fallback).
 
     Returns
     -------
@@ -350,6 +353,8 @@ def forecast_series(
     f = new_forecaster(method, horizon=horizon, n_features=series.shape[1], mode=mode,  # type: ignore[arg-type]
                         seed=seed, params=params, frame_period_s=frame_period_s)
     run = run_online(f, z, fit_until=None if f.online else splits.offline_fit_until)
+    if guarded_out is not None:
+        guarded_out[:] = run.guarded
     return std.inverse(run.predicted), run.step_ms, len(run.events)
 
 
@@ -736,9 +741,11 @@ def evaluate_cine(
     score, n, params = best
     model = fit_pca(data.fields_mm, sp.train, n, cache, fields_key)
     w = _weights(data, model, fields_key, n)
+    guarded = np.zeros(len(w), dtype=bool)
     pred, step_ms, n_events = forecast_series(w, method=method, horizon=h, mode=mode, seed=seed,
                                               params=params, splits=sp,
-                                              frame_period_s=data.sequence.frame_period)
+                                              frame_period_s=data.sequence.frame_period,
+                                              guarded_out=guarded)
     if single:
         score = ValidationScorer(data, model, val)(pred)
     te = np.arange(*sp.test)
@@ -775,6 +782,7 @@ def evaluate_cine(
               "forecast": step_ms[te - h], "reconstruct": t_rec, "warp": t_warp}
     metrics.update(M.stage_summary(stages))
     metrics["divergence_resets"] = float(n_events)
+    metrics.update(guard_summary(guarded[te]))
     metrics["n_test"] = float(len(te))
     per_frame, _ = M.dvf_error_mm(pf, lk)
     lo = sp.validation[0]
@@ -837,9 +845,11 @@ def evaluate_markers(
     else:  # one setting: its single run gives both the validation score and the test metrics
         params = grid[0]
     grid_s = time.perf_counter() - t_grid
+    guarded = np.zeros(len(series), dtype=bool)
     pred, step_ms, n_events = forecast_series(series, method=method, horizon=h, mode=mode,
                                               seed=seed, params=params, splits=splits,
-                                              frame_period_s=traj.sample_period)
+                                              frame_period_s=traj.sample_period,
+                                              guarded_out=guarded)
     if len(grid) == 1:
         score = M.marker_metrics(pred[val[0]: val[1]], series[val[0]: val[1]])["rmse_mm"]
     te = slice(*splits.test)
@@ -849,6 +859,7 @@ def evaluate_markers(
     stages = {"forecast": step_ms[splits.test[0] - h: splits.test[1] - h]}
     metrics.update(M.stage_summary(stages))
     metrics["divergence_resets"] = float(n_events)
+    metrics.update(guard_summary(guarded[te]))
     metrics["n_test"] = float(splits.test[1] - splits.test[0])
     e = np.linalg.norm((pred[te] - series[te]).reshape(-1, traj.n_points, 3), axis=2).mean(axis=1)
     lo = splits.validation[0]

@@ -31,6 +31,7 @@ from motionpredict.forecasters.base import (
     Mode,
     OnlineRun,
     Standardizer,
+    guard_summary,
     run_online,
 )
 from motionpredict.forecasters.registry import available, get, register
@@ -46,6 +47,7 @@ __all__ = [
     "Standardizer",
     "available",
     "get",
+    "guard_summary",
     "register",
     "run_online",
 ]

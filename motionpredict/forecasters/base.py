@@ -169,10 +169,10 @@ class GuardSettings:
             reset_ratio=float(d["guard_reset_ratio"]),
             window=int(d["guard_window"]),
         )
-        if not (st.margin >= 0 and st.ratio > 0 and st.reset_ratio >= st.ratio and st.window >= 1):
+        if not (st.margin >= 0 and st.ratio > 0 and st.reset_ratio > 0 and st.window >= 1):
             raise ConfigurationError(
                 "guard settings need guard_margin >= 0, guard_ratio > 0, "
-                f"guard_reset_ratio >= guard_ratio, guard_window >= 1; got {d}"
+                f"guard_reset_ratio > 0, guard_window >= 1; got {d}"
             )
         return st
 
@@ -410,20 +410,25 @@ class Forecaster(ABC):
             if self._g_probation and self._g_n >= gs.window:
                 self._g_probation = False
             reset = diverged
+            warm = self._g_n >= gs.window
             if reason is None:
-                if (pred < self._g_lo - gs.margin).any() or (pred > self._g_hi + gs.margin).any():
+                # the reset decision depends on the error averages only, not on the envelope
+                if warm and self.online and self._g_el > gs.reset_ratio * self._g_ef + GUARD_FLOOR:
+                    ratio = self._g_el / max(self._g_ef, GUARD_FLOOR)
+                    self.events.append(
+                        DivergenceEvent(
+                            step=self.t, reason=f"guard: error {ratio:.3g} x the fallback's"
+                        )
+                    )
+                    self._reset_model()
+                    reset = True
+                    reason = "error ratio"
+                elif (pred < self._g_lo - gs.margin).any() or (pred > self._g_hi + gs.margin).any():
                     reason = "envelope"
                 elif self._g_probation:
                     reason = "probation"
-                elif self._g_n >= gs.window and self._g_el > gs.ratio * self._g_ef + GUARD_FLOOR:
+                elif warm and self._g_el > gs.ratio * self._g_ef + GUARD_FLOOR:
                     reason = "error ratio"
-                    if self.online and self._g_el > gs.reset_ratio * self._g_ef + GUARD_FLOOR:
-                        ratio = self._g_el / max(self._g_ef, GUARD_FLOOR)
-                        self.events.append(DivergenceEvent(
-                            step=self.t, reason=f"guard: error {ratio:.3g} x the fallback's"
-                        ))
-                        self._reset_model()
-                        reset = True
             if reset:
                 self._g_valid[:] = False
                 self._g_el = self._g_ef = 0.0
@@ -500,6 +505,26 @@ class OnlineRun:
     def n_guarded(self) -> int:
         """Number of forecasts (target times) that were the guard's fallback."""
         return int(np.count_nonzero(self.guarded))
+
+
+def guard_summary(guarded: np.ndarray) -> dict[str, float]:
+    """Metrics of the plausibility guard over the scored forecasts.
+
+    Parameters
+    ----------
+    guarded
+        ``(n,)`` bool, one per scored forecast (e.g. ``OnlineRun.guarded[test]``).
+
+    Returns
+    -------
+    dict
+        ``guarded_forecasts`` (int count) and ``guarded_fraction`` (count / n, 0 when n = 0), the
+        keys metrics.json, the results store, the report and the GUI read.
+    """
+    flags = np.asarray(guarded, dtype=bool).reshape(-1)
+    n = int(np.count_nonzero(flags))
+    fraction = n / flags.size if flags.size else 0.0
+    return {"guarded_forecasts": n, "guarded_fraction": fraction}
 
 
 def run_online(

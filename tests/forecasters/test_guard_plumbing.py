@@ -1,0 +1,55 @@
+"""The guard's count reaches the metrics (issue #14): ``guarded_forecasts`` and
+``guarded_fraction`` of the scored forecasts in evaluation jobs and in the online pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from motionpredict.evaluation.protocol import Splits, evaluate_markers
+from motionpredict.forecasters import Standardizer, get, guard_summary, run_online
+from motionpredict.phantom.markers import make_markers
+from motionpredict.pipeline import OnlineMarkerPipeline, run_sequence
+
+UNSTABLE = {"eta": 1e3}
+
+
+@pytest.fixture(scope="module")
+def traj():
+    return make_markers(seed=5, duration_s=60.0, rate_hz=10.0).sequence
+
+
+def test_guard_summary_counts_and_fraction() -> None:
+    out = guard_summary(np.array([True, False, True, False]))
+    assert out == {"guarded_forecasts": 2, "guarded_fraction": 0.5}
+    assert guard_summary(np.zeros(0, dtype=bool))["guarded_fraction"] == 0.0
+
+
+def _expected(series: np.ndarray, h: int, test: slice) -> int:
+    z = Standardizer(series[:200]).transform(series)
+    run = run_online(get("snap1")(horizon=h, n_features=z.shape[1], **UNSTABLE), z)
+    return int(run.guarded[test].sum())
+
+
+def test_evaluate_markers_reports_the_guard(traj) -> None:
+    series = traj.as_series()
+    splits = Splits(train=(0, 200), validation=(200, 400), test=(400, 600), offline_fit_until=380)
+    res = evaluate_markers(traj, splits, method="snap1", horizon_steps=3, mode="causal", seed=0,
+                           grid=[UNSTABLE])
+    n = _expected(series, 3, slice(400, 600))
+    assert n > 0
+    assert res.metrics["guarded_forecasts"] == n
+    assert res.metrics["guarded_fraction"] == pytest.approx(n / 200)
+    good = evaluate_markers(traj, splits, method="no-prediction", horizon_steps=3,
+                            mode="causal", seed=0, grid=[{}])
+    assert good.metrics["guarded_forecasts"] == 0
+
+
+def test_online_pipeline_reports_the_guard(traj) -> None:
+    pipe = OnlineMarkerPipeline(traj, method="snap1", horizon_s=0.3, train_samples=200,
+                                method_params=UNSTABLE)
+    res = run_sequence(pipe, window=(400, 600))
+    n = _expected(traj.as_series(), 3, slice(400, 600))
+    assert n > 0
+    assert res.metrics["guarded_forecasts"] == n
+    assert res.metrics["guarded_fraction"] == pytest.approx(n / 200)
