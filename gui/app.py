@@ -21,11 +21,79 @@ from motionpredict.io.atomic import atomic_path
 
 from .main_window import MainWindow
 
+#: Shared libraries Qt's X11 (``xcb``) platform plugin loads, with the Debian/Ubuntu package that
+#: provides each. A fresh Debian lacks several; without them Qt aborts with only a plugin message.
+XCB_LIBRARIES: dict[str, str] = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libEGL.so.1": "libegl1",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libdbus-1.so.3": "libdbus-1-3",
+}
+
+
+def missing_system_libraries(platform: str | None = None) -> list[str]:
+    """Debian packages missing for Qt's X11 platform plugin (empty when nothing is missing).
+
+    Only checked on Linux for the ``xcb`` platform (``QT_QPA_PLATFORM`` unset or ``xcb``); the
+    ``offscreen`` platform of the tests and screenshots needs none of them.
+
+    Parameters
+    ----------
+    platform
+        The Qt platform (default: ``QT_QPA_PLATFORM``).
+    """
+    import ctypes
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "") if platform is None else platform
+    if not sys.platform.startswith("linux") or platform.split(":")[0] not in ("", "xcb"):
+        return []
+    missing = []
+    for soname, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
+def check_system_libraries() -> None:
+    """Refuse to start Qt when the X11 libraries it needs are missing (a one-line message).
+
+    Raises
+    ------
+    MotionPredictError
+        Naming the packages and the command that installs them.
+    """
+    from motionpredict.errors import MotionPredictError
+
+    missing = missing_system_libraries()
+    if missing:
+        raise MotionPredictError(
+            "the desktop viewer needs X11 libraries that are not installed: "
+            f"{', '.join(missing)}; on Debian/Ubuntu: sudo apt-get install {' '.join(missing)} "
+            "(or run make, which installs them when it can; docs/install.md)")
+
 
 def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
-    """Return the running ``QApplication``, creating it when needed."""
+    """Return the running ``QApplication``, creating it when needed.
+
+    Raises
+    ------
+    MotionPredictError
+        The X11 libraries Qt needs are missing (:func:`check_system_libraries`).
+    """
     app = QApplication.instance()
     if app is None:
+        check_system_libraries()
         QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
         app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
         app.setApplicationName("motionpredict")
