@@ -9,6 +9,23 @@ and horizon the mean geometric error (whole image and ROI) beside
 README. Results are stored in ``--out`` (one run folder per dataset), so an interrupted run resumes;
 registration fields and PCA fits are cached on disk (``--cache``, default ``OUT/cache``).
 
+Cine tables lead with image space, the quantities that do not depend on whose registration
+measured them: SSIM (data range 255), nRMSE (mean of per-frame values, the published definition,
+with the pooled value beside it) and Pearson correlation of the predicted frames against the
+acquired test frames, under two reference rows computed by the project from the data alone:
+
+* *previous image*: the acquired frame ``h`` frames earlier used as the prediction (the floor any
+  forecaster must beat);
+* *LK-field bound*: frame 1 forward-warped by the frame's own Lucas-Kanade field (the ceiling of a
+  perfect forecast of the PCA weights, up to PCA truncation).
+
+The mean geometric (DVF) error follows, labelled *vs our own LK fields*: it is measured against
+our registration's fields, which differ from the reference implementation's (the same predicted
+frames score differently against other fields), so it is comparable with the published column only
+in ratio. Published sequence names are mapped for all ETH (``eth-1`` ... ``eth-4``, from the
+original folders ``2. sq sl010 sag Xcs=125`` ...) and all eight OvGU sequences (KS81, QN76, CS31,
+JY02, ON65, PS11, II29, NE38), from the sidecar's ``original_folder`` or the folder name.
+
     python benchmarks/paper_comparison.py --data ../shared/data [--grid reduced|published|full]
         [--methods ...] [--seeds 1] [--modes causal reference] [--jobs 2] [--out paper-run]
         [--datasets ETH OvGU]
@@ -56,7 +73,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from motionpredict.evaluation.batch import run_evaluation
+from motionpredict.evaluation.batch import load_sequence, run_evaluation
 from motionpredict.evaluation.config import EvalConfig
 from motionpredict.evaluation.stats import spread
 from motionpredict.evaluation.store import ResultStore
@@ -78,6 +95,42 @@ MARKER_LMS_ETA = {"3.33hz": [2e-4, 5e-4, 1e-3], "10hz": [1e-4, 2e-4, 5e-4],
 
 #: Offline methods and no prediction: the look-ahead of reference mode changes nothing.
 MODE_FREE = ("no-prediction", "linear", "transformer")
+
+#: Original folder of the reference implementation -> sequence name of the published tables
+#: (reference_results.csv): the four ETH sagittal sequences and the eight OvGU navigators.
+PUBLISHED_SEQUENCE = {
+    "2. sq sl010 sag Xcs=125": "eth-1", "3. sq sl010 sag Xcs=80": "eth-2",
+    "4. sq sl014 sag Xcs=165": "eth-3", "5. sq sl014 sag Xcs=95": "eth-4",
+    "2020-11-10_KS81_Nav_Pur_1": "KS81", "2020-11-12_QN76_Nav_Pur_1": "QN76",
+    "2020-11-17_CS31_Nav_Pur_2": "CS31", "2020-11-17_JY02_Nav_Pur_2": "JY02",
+    "2020-11-23_ON65_Nav_Pur_2": "ON65", "2020-11-23_PS11_Nav_Pur_1": "PS11",
+    "2020-11-25_II29_Nav_Pur_1": "II29", "2020-11-26_NE38_Nav_Pur_1": "NE38",
+}
+#: Published LK-field bounds (frame 1 warped by the LK field, test frames, whole image): ETH,
+#: OvGU mean over its sequences; SSIM (range 255), nRMSE, Pearson.
+PUBLISHED_BOUND = {"ETH": {"ssim_255": 0.918, "nrmse_frames": 0.159, "pearson": 0.991},
+                   "OvGU": {"ssim_255": 0.753, "nrmse_frames": 0.253, "pearson": 0.966}}
+OVGU_CODES = ("KS81", "QN76", "CS31", "JY02", "ON65", "PS11", "II29", "NE38")
+
+
+def published_sequence(name: str, meta: dict[str, Any] | None = None) -> str:
+    """The published tables' name of one of our sequences.
+
+    The sidecar's ``original_folder`` decides when it is known; otherwise the folder name:
+    ``eth-N`` stays, ``ovgu-ks81`` (any case, any separator) becomes ``KS81``; anything else is
+    returned unchanged.
+    """
+    folder = (meta or {}).get("original_folder")
+    if isinstance(folder, str) and folder.strip() in PUBLISHED_SEQUENCE:
+        return PUBLISHED_SEQUENCE[folder.strip()]
+    low = name.lower()
+    for code in OVGU_CODES:
+        if code.lower() in low:
+            return code
+    for k in range(1, 5):
+        if low in (f"eth-{k}", f"eth{k}", f"eth_{k}"):
+            return f"eth-{k}"
+    return name
 
 #: What ``--grid published`` reduces from the published protocol (printed with the results).
 REDUCTIONS = (
@@ -139,6 +192,104 @@ def discover(data: Path) -> dict[str, list[dict[str, Any]]]:
         elif kind == "external-markers-3d":
             groups["10hz"].append(spec)
     return groups
+
+
+def published_names(data: Path) -> dict[str, str]:
+    """Our sequence name -> the published tables' name, for every sidecar under ``data``."""
+    out = {}
+    for side in sorted(data.rglob("sequence.json")):
+        meta = json.loads(side.read_text())
+        name = meta.get("name", side.parent.name)
+        out[name] = published_sequence(name, meta)
+    return out
+
+
+def reference_rows(spec: dict[str, Any], horizons: list[int], cache: Path
+                   ) -> tuple[str, dict[Any, dict[str, float]]]:
+    """Image metrics of the two reference rows over the sequence's test window.
+
+    Returns the sequence name and ``{("previous", h): metrics, "bound": metrics}``: the acquired
+    frame ``h`` frames earlier as the prediction, and frame 1 (the registration reference)
+    forward-warped (Gaussian splat, as the predicted frames) by the frame's own LK field with
+    the sequence's reference parameters (the fields of the evaluation, read from its cache).
+    """
+    import numpy as np
+
+    from motionpredict.evaluation.cache import ArrayCache
+    from motionpredict.evaluation.metrics import image_metrics
+    from motionpredict.evaluation.protocol import register_all
+    from motionpredict.pipeline import SPLAT_SIGMA_PX, true_range
+    from motionpredict.registration import warp_forward
+
+    seq = load_sequence(spec)
+    data = seq.data
+    first, stop = seq.splits.test
+    test = list(range(first, stop))
+    acquired = data.frames[test]
+    rng = true_range(data)
+    out: dict[Any, dict[str, float]] = {}
+    for h in horizons:
+        if first - h >= 0:
+            out[("previous", h)] = image_metrics(data.frames[[t - h for t in test]], acquired,
+                                                 true_range=rng)
+    fields, _, _ = register_all(data, lk_params=seq.lk_reference or None,
+                                cache=ArrayCache(cache))
+    spacing = np.asarray(data.spacing, dtype=np.float32)
+    ref = data.frames[0]
+    bound = np.stack([warp_forward(ref, np.moveaxis(fields[t] / spacing, -1, 0),
+                                   sigma=SPLAT_SIGMA_PX) for t in test])
+    out["bound"] = image_metrics(bound, acquired, true_range=rng)
+    return seq.name, out
+
+
+def _img(m: dict[str, float] | None) -> str:
+    """SSIM | nRMSE per frame | nRMSE pooled | Pearson cells."""
+    if not m:
+        return "| | | | "
+    frames = m.get("nrmse_frames")
+    per = "" if frames is None else f"{frames:.3f}"
+    return f"| {m['ssim_255']:.3f} | {per} | {m['nrmse']:.3f} | {m['pearson']:.4f} "
+
+
+def print_image_table(rows: list[dict[str, Any]], refs: dict[str, dict[Any, dict[str, float]]],
+                      names: dict[str, str], modes: list[str], group: str = "") -> None:
+    """The image-space comparison (the headline): predicted frames against the acquired test
+    frames, with the previous-image and LK-field-bound rows per sequence and horizon."""
+    import numpy as np
+
+    cells: dict[tuple, list[dict[str, float]]] = defaultdict(list)
+    for r in rows:
+        sp = r["spec"]
+        cells[(sp["sequence_name"], sp["horizon_steps"], sp["method"], sp["mode"])].append(
+            r["result"]["metrics"])
+    print("\nImage space (test frames, whole image; SSIM data range 255; nRMSE per frame = mean "
+          "of per-frame values, the published definition; pooled over the window beside it; an "
+          "empty per-frame cell: stored by a run before it was recorded)")
+    print("| sequence (published) | h (frames) | method | mode | SSIM | nRMSE per frame | "
+          "nRMSE pooled | Pearson |")
+    print("|---|---|---|---|---|---|---|---|")
+    order = {m: i for i, m in enumerate(PUBLISHED_NAME)}
+    keys = sorted({(k[0], k[1]) for k in cells})
+    for seq, h in keys:
+        label = f"{seq} ({names.get(seq, published_sequence(seq))})"
+        ref = refs.get(seq, {})
+        print(f"| {label} | {h} | *previous image* | - {_img(ref.get(('previous', h)))}|")
+        print(f"| {label} | {h} | *LK-field bound* | - {_img(ref.get('bound'))}|")
+        pub = PUBLISHED_BOUND.get(group)
+        if pub:
+            print(f"| {label} | {h} | *published LK-field bound ({group}"
+                  f"{' mean' if group == 'OvGU' else ''})* | - | {pub['ssim_255']:.3f} | "
+                  f"{pub['nrmse_frames']:.3f} | | {pub['pearson']:.3f} |")
+        methods = sorted({k[2:] for k in cells if k[0] == seq and k[1] == h},
+                         key=lambda mm: (order.get(mm[0], 99), mm[1]))
+        for m, mode in methods:
+            ms = cells[(seq, h, m, mode)]
+            mean = {k: float(np.mean([x[k] for x in ms])) for k in ("ssim_255", "nrmse",
+                                                                     "pearson")}
+            if all("nrmse_frames" in x for x in ms):
+                mean["nrmse_frames"] = float(np.mean([x["nrmse_frames"] for x in ms]))
+            shown = mode if m not in MODE_FREE else ", ".join(modes)
+            print(f"| {label} | {h} | {m} | {shown} {_img(mean)}|")
 
 
 def published_cine(data: Path) -> dict[tuple, float]:
@@ -208,8 +359,10 @@ def run_group(args: argparse.Namespace, group: str, specs: list[dict[str, Any]],
 
 
 def print_table(group: str, rows: list[dict[str, Any]], ref: dict[tuple, float],
-                modes: list[str], markers: bool) -> None:
-    """The comparison table of one dataset (ours vs published, whole image and ROI)."""
+                modes: list[str], markers: bool, names: dict[str, str] | None = None) -> None:
+    """The geometric comparison of one dataset (ours vs published, whole image and ROI); for
+    cine data it comes after the image-space table and is measured against our own LK fields.
+    """
     cells: dict[tuple, list[dict[str, float]]] = defaultdict(list)
     for r in rows:
         s = r["spec"]
@@ -231,6 +384,8 @@ def print_table(group: str, rows: list[dict[str, Any]], ref: dict[tuple, float],
             pub = f"{pub_v} ({PUBLISHED_NAME[pub_m]}, 9 seq.)" if m == pub_m else ""
             print(f"| {seq} | {m} | {mode} | {sum(v) / len(v):.3f} | {pub} |")
         return
+    print("\nMean DVF error (mm) vs our own LK fields (the published column: vs the reference "
+          "implementation's fields; compare in ratio only)")
     print("| sequence | method | mode | h (frames) | h (s) | ours whole (mm) | published "
           "whole | ours/pub | ours ROI (mm) | published ROI | ours/pub |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -238,7 +393,7 @@ def print_table(group: str, rows: list[dict[str, Any]], ref: dict[tuple, float],
     for (seq, m, mode, h, hs), ms in sorted(
             cells.items(), key=lambda c: (c[0][0], order.get(c[0][1], 99), c[0][2].lstrip("="),
                                           c[0][3])):
-        key = "KS81" if seq == "ovgu-ks81" else seq
+        key = (names or {}).get(seq) or published_sequence(seq)
         pw = ref.get((key, "whole", PUBLISHED_NAME.get(m, m), h))
         pr = ref.get((key, "roi", PUBLISHED_NAME.get(m, m), h))
         w = spread([x["dvf_mean_mm"] for x in ms])
@@ -294,6 +449,7 @@ def main() -> None:
                     help="horizons in frames (default: the sidecar's)")
     args = ap.parse_args()
     ref = published_cine(args.data)
+    names = published_names(args.data)
     found = discover(args.data)
     t_all = time.perf_counter()
     print(f"# paper comparison: grid {args.grid}, seeds {args.seeds}, modes {args.modes}, "
@@ -318,7 +474,14 @@ def main() -> None:
         print(f"\n## {group}: {len({r['spec']['sequence_name'] for r in rows})} sequence(s), "
               f"{len(rows)} jobs, {wall:.0f} s wall")
         print("(mode '=reference': a mode-free method's causal run, identical in reference mode)")
-        print_table(group, rows, ref, args.modes, markers)
+        if not markers:
+            refs = {}
+            horizons = sorted({int(r["spec"]["horizon_steps"]) for r in rows})
+            for spec in found[group]:
+                name, rr = reference_rows(spec, horizons, args.cache or (args.out / "cache"))
+                refs[name] = rr
+            print_image_table(rows, refs, names, args.modes, group)
+        print_table(group, rows, ref, args.modes, markers, names)
         print_costs(group, rows, wall)
     print(f"\n# total: wall {wall_all:.0f} s ({wall_all / 60:.1f} min), CPU {cpu_all:.0f} s "
           f"(all processes; this process and its joblib workers), {os.cpu_count()} CPU(s)")
