@@ -137,7 +137,7 @@ GUARD_PARAMETERS: tuple[HyperParameter, ...] = (
         "guard_margin", 1.0, (), "envelope margin beyond the running min/max (standard deviations)"
     ),
     HyperParameter(
-        "guard_ratio", 2.0, (), "replace when the learner's EWMA MSE exceeds this x the fallback's"
+        "guard_ratio", 3.0, (), "replace when the learner's EWMA MSE exceeds this x the fallback's"
     ),
     HyperParameter(
         "guard_reset_ratio", 25.0, (), "reset an online learner whose EWMA MSE exceeds this x"
@@ -154,7 +154,7 @@ class GuardSettings:
 
     enabled: bool = True
     margin: float = 1.0
-    ratio: float = 2.0
+    ratio: float = 3.0
     reset_ratio: float = 25.0
     window: int = 50
 
