@@ -145,6 +145,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.rate_label = QLabel("")
         self.statusBar().addPermanentWidget(self.rate_label)
+        # Lucas-Kanade parameters of the pipelines and the training frames made worse
+        self.registration_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.registration_label)
+        self._processor: Any = None
 
         self.tick_timer = QTimer(self)
         self.tick_timer.setSingleShot(True)
@@ -726,6 +730,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.report_error("Cannot prepare", exc)
             return
+        self._processor = processor
         self.busy = True
         self.pending = "prepare"
         self.progress.setRange(0, 0)
@@ -745,6 +750,7 @@ class MainWindow(QMainWindow):
         self.pending = None
         self.progress.setVisible(False)
         self.model.begin(prepared)
+        self.show_registration()
         self.statusBar().showMessage(
             f"ready: frames 0..{prepared.first_frame - 1} trained the model; replay starts at "
             f"frame {prepared.first_frame}",
@@ -758,6 +764,33 @@ class MainWindow(QMainWindow):
             self.play()
         else:
             self._continue()
+
+    def show_registration(self) -> None:
+        """Show the Lucas-Kanade parameters of the prepared pipelines and the quality flag of
+        their training frames (frames the registration made worse) in the status bar."""
+        text, tip = "", ""
+        try:
+            pipes = getattr(self._processor, "pipelines", None) or {}
+            pipe = next(iter(pipes.values()), None)
+            lk = getattr(pipe, "_lk", None)
+            fields = getattr(pipe, "training_fields_mm", None)
+            seq = self.model.sequence
+            if callable(lk) and fields is not None and isinstance(seq, ImageSequence):
+                from motionpredict.registration import frames_made_worse
+
+                d = lk().as_dict()
+                worse = [int(t) for t, bad in
+                         enumerate(frames_made_worse(seq.frames, fields, seq.spacing)) if bad]
+                text = (f"LK σ {d['sigma_lk']:g} px, {d['levels']} levels × {d['iterations']}, "
+                        f"intensity {d['intensity']}; training frames made worse: {len(worse)}")
+                tip = ("Lucas-Kanade parameters: "
+                       + ", ".join(f"{k}={v}" for k, v in d.items())
+                       + "\nframes made worse by the registration (registered RMSE above "
+                       "unregistered): " + (", ".join(map(str, worse)) or "none"))
+        except Exception as exc:  # display only: never stop the replay
+            text, tip = "", f"registration summary unavailable: {exc}"
+        self.registration_label.setText(text)
+        self.registration_label.setToolTip(tip)
 
     @property
     def prepared(self) -> bool:

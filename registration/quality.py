@@ -176,3 +176,42 @@ def quality_report(seq: ImageSequence, fields: DisplacementFieldSeries, *,
             ident_roi[t] = rmse(ref, seq.frames[t], mask)
             reg_roi[t] = rmse(ref, pulled, mask)
     return QualityReport(seq.times.copy(), ident, reg, ident_roi, reg_roi, fields.reference_index)
+
+
+def frames_made_worse(frames: np.ndarray, fields_mm: np.ndarray, spacing: Sequence[float], *,
+                      reference_index: int = 0) -> np.ndarray:
+    """The per-frame quality flag for fields already computed (e.g. a pipeline's training
+    fields).
+
+    Parameters
+    ----------
+    frames
+        ``(T, *shape)`` images (at least the frames of ``fields_mm``).
+    fields_mm
+        ``(K, *shape, ndim)`` fields in mm of frames ``0 .. K-1`` relative to
+        ``frames[reference_index]``, ``K <= T``.
+    spacing
+        Voxel spacing in mm per array axis.
+    reference_index
+        0-based reference frame (never flagged).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K,)`` bool: frame ``t`` pulled back by its field differs more from the reference
+        (RMSE, whole grid) than the frame as acquired.
+    """
+    frames = np.asarray(frames)
+    fields = np.asarray(fields_mm, dtype=np.float32)
+    if fields.ndim != frames.ndim + 1 or fields.shape[0] > frames.shape[0] or \
+            fields.shape[1:-1] != frames.shape[1:] or fields.shape[-1] != frames.ndim - 1:
+        raise ValidationError(f"fields {fields.shape} do not match the frames {frames.shape}")
+    scale = np.asarray(spacing, dtype=np.float32).reshape(-1)
+    ref = frames[reference_index]
+    flags = np.zeros(fields.shape[0], dtype=bool)
+    for t in range(fields.shape[0]):
+        if t == reference_index:
+            continue
+        pulled = warp_backward(frames[t], np.moveaxis(fields[t] / scale, -1, 0))
+        flags[t] = rmse(ref, pulled) > rmse(ref, frames[t])
+    return flags

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 
 from motionpredict.cli.main import main
-from motionpredict.errors import ConfigurationError
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.io import read_fields, write_image
 from motionpredict.phantom import make_cine
-from motionpredict.registration import LKParams, quality_report, register_sequence
+from motionpredict.registration import (
+    LKParams,
+    frames_made_worse,
+    quality_report,
+    register_sequence,
+)
 from motionpredict.registration.plausibility import cap_displacements
 from motionpredict.sequences import ImageSequence
 
@@ -143,3 +148,16 @@ def test_default_register_stays_in_range_and_shows_choices(phantom, tmp_path, ca
     summary = json.loads((tmp_path / "o3" / "registration.json").read_text())
     assert summary["lk_params_source"].startswith("sidecar")
     assert summary["lk_params"]["levels"] == 2 and summary["lk_params"]["intensity"] == "meanstd"
+
+
+def test_frames_made_worse_for_fields_at_hand(phantom):
+    seq = phantom.sequence
+    fields = register_sequence(seq).fields
+    np.testing.assert_array_equal(frames_made_worse(seq.frames, fields[:3], seq.spacing),
+                                  [False, False, False])
+    bad = fields.copy()
+    bad[3] = -3.0 * fields[3] + 4.0  # mm: the wrong way and offset
+    np.testing.assert_array_equal(frames_made_worse(seq.frames, bad, seq.spacing),
+                                  [False, False, False, True, False])
+    with pytest.raises(ValidationError):
+        frames_made_worse(seq.frames, fields[..., :1], seq.spacing)
