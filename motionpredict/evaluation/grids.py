@@ -8,13 +8,13 @@ presets, chosen in the configuration (``[evaluation] grid = "published"`` for ev
 hyper-parameters.
 
 ``"default"``
-    A few settings per method, chosen so that one sequence x horizon job costs at most about
-    60 s of one core on a 10 Hz marker sequence of 320 s and 120 s on a cine (measured with
-    ``benchmarks/default_grids.py``). The points were picked from the published grids with
-    leave-one-sequence-out evidence on the five development marker sequences (docs/evaluation.md
-    gives the numbers). The aggregator searches nothing: needing no validation window is its
-    point. On cine, the PCA size is not searched: the sequence's sidecar ``n_components``, else
-    :data:`DEFAULT_N_COMPONENTS`.
+    At most a few settings per method (:data:`DEFAULT_GRIDS`), so that one sequence x horizon
+    job costs at most 60 s of one core on a 10 Hz marker sequence of 320 s and 120 s on a cine
+    (measured with ``benchmarks/default_grids.py``). The settings were picked from the
+    published grids with leave-one-sequence-out evidence on the five development marker
+    sequences (docs/evaluation.md gives the numbers). The aggregator searches nothing: needing
+    no validation window is its point. On cine, the PCA size is not searched: the sequence's
+    sidecar ``n_components``, else :data:`DEFAULT_N_COMPONENTS`.
 ``"published"``
     The forecasters' declared grids (:meth:`motionpredict.forecasters.Forecaster.grid`, the
     published grids where there are some) and PCA sizes 1-4: what evaluation did before the
@@ -40,25 +40,33 @@ DEFAULT_N_COMPONENTS = 3
 #: ``"default"`` when that has at most this many points, else runs its declared defaults only.
 SMALL_GRID = 16
 
-#: The ``"default"`` preset: per method, the values searched (hyper-parameters not named keep
-#: their declared default). Chosen from the declared grids on the five development marker
-#: sequences (10 Hz, h = 0.5 s; ``benchmarks/default_grids.py --choose``).
-DEFAULT_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
-    "no-prediction": {},
-    "aggregator": {},  # no search: it weighs its experts online
-    "linear": {"k": (12, 24, 36, 48, 60)},
-    "lms": {"k": (12, 24, 36, 48, 60), "eta": (0.0001, 0.0002, 0.0005)},
-    "rls": {"k": (12, 24, 48)},
-    "kalman": {"harmonics": (1, 2, 3)},
-    "analog": {"m": (5, 10, 20)},
-    "snap1": {"eta": (0.005, 0.01, 0.02)},
-    "rtrl": {"eta": (0.005, 0.02)},
-    "dni": {"eta": (0.005, 0.02)},
-    "uoro": {},
-    "rnn-fixed": {"eta": (0.005, 0.01, 0.02)},
-    "svr": {},
-    "transformer": {},
-    "transformer-population": {},
+#: The ``"default"`` preset: per method, the settings searched, each given by the values that
+#: differ from the declared defaults (``{}`` = the declared defaults). Chosen on the five
+#: development marker sequences (10 Hz, h = 0.5 s, causal): among the published grid (or a
+#: seeded sample of 100 of its settings), the ``K`` settings with the lowest mean relative
+#: validation RMSE, ``K`` being the size with the lowest leave-one-sequence-out test error
+#: whose job stays within budget (``benchmarks/default_grids.py --choose``; numbers in
+#: docs/evaluation.md).
+DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
+    "no-prediction": [{}],
+    "aggregator": [{}],  # no search: it weighs its experts online, needing no validation window
+    "linear": [{}],
+    "lms": [{"eta": 0.0005}],
+    "rls": [{"recursive": True},
+            {"forgetting": 0.998, "delta": 10.0, "recursive": True},
+            {"forgetting": 0.995, "delta": 0.1, "recursive": True},
+            {"k": 36, "forgetting": 0.995, "delta": 0.1, "per_feature": True,
+             "recursive": True}],
+    "kalman": [{}],
+    "analog": [{}],
+    "snap1": [{}, {"k": 24, "q": 30, "eta": 0.02}],
+    "rtrl": [{}],
+    "dni": [{}],
+    "uoro": [{}],
+    "rnn-fixed": [{}],
+    "svr": [{}],  # the 8-setting validation search was worse on test (docs/results-markers.md)
+    "transformer": [{}],
+    "transformer-population": [{}],
 }
 
 
@@ -69,52 +77,55 @@ def check_preset(value: Any, where: str) -> str:
     return str(value)
 
 
-def _declared_defaults(method: str) -> dict[str, tuple[Any, ...]]:
-    return {hp.name: (hp.default,) for hp in get(method).hyperparameters}
-
-
 def _size(grid: dict[str, Any]) -> int:
     return math.prod(len(v) if isinstance(v, (list, tuple)) else 1 for v in grid.values())
 
 
-def preset_grid(method: str, preset: str = "default") -> dict[str, tuple[Any, ...]]:
-    """The ``{name: values}`` grid of ``method`` under ``preset`` (every hyper-parameter named).
+def _unique(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in points:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def method_grid(method: str, override: dict[str, Any] | None = None,
+                preset: str = "default") -> list[dict[str, Any]]:
+    """Every setting a job searches (full ``{name: value}`` dicts, in order).
+
+    ``"published"``: the declared grid with ``override`` entries replacing its values.
+    ``"default"``: the :data:`DEFAULT_GRIDS` settings of the method (a method it does not list:
+    its declared grid when that has at most :data:`SMALL_GRID` settings, else its defaults),
+    each combined with every combination of the ``override`` values (duplicates dropped).
 
     Raises
     ------
     ConfigurationError
         Unknown method or preset.
     """
-    check_preset(preset, f"method {method}")
-    declared = get(method).grid()
-    if preset == "published":
-        return dict(declared)
-    grid = _declared_defaults(method)
-    if method in DEFAULT_GRIDS:
-        for name, values in DEFAULT_GRIDS[method].items():
-            if name in grid:  # a name a later version of the method dropped is ignored
-                grid[name] = tuple(values)
-    elif _size(declared) <= SMALL_GRID:
-        grid = dict(declared)
-    return grid
-
-
-def method_grid(method: str, override: dict[str, Any] | None = None,
-                preset: str = "default") -> list[dict[str, Any]]:
-    """Every setting a job searches: the preset's grid with ``override`` entries replacing it."""
     from motionpredict.evaluation.protocol import expand_grid
 
-    grid: dict[str, Any] = dict(preset_grid(method, preset))
-    grid.update(override or {})
-    return expand_grid(grid)
+    check_preset(preset, f"method {method}")
+    declared: dict[str, Any] = dict(get(method).grid())
+    if preset == "published" or (method not in DEFAULT_GRIDS
+                                 and _size(declared) <= SMALL_GRID):
+        declared.update(override or {})
+        return expand_grid(declared)
+    defaults = {hp.name: hp.default for hp in get(method).hyperparameters}
+    points = DEFAULT_GRIDS.get(method, [{}])
+    extra = expand_grid(dict(override or {}))
+    return _unique([{**defaults, **{k: v for k, v in p.items() if k in defaults}, **o}
+                    for p in points for o in extra])
 
 
 def grid_size(method: str, override: dict[str, Any] | None = None,
               preset: str = "default") -> int:
-    """Number of settings :func:`method_grid` returns (without expanding it)."""
-    grid: dict[str, Any] = dict(preset_grid(method, preset))
-    grid.update(override or {})
-    return _size(grid)
+    """Number of settings :func:`method_grid` returns."""
+    if preset == "published":
+        grid: dict[str, Any] = dict(get(method).grid())
+        grid.update(override or {})
+        return _size(grid)
+    return len(method_grid(method, override, preset))
 
 
 def n_components_for(preset: str, configured: list[int] | None,

@@ -48,19 +48,24 @@ def test_default_preset_is_small_and_keeps_declared_defaults() -> None:
         names = {hp.name for hp in get(m).hyperparameters}
         for point in G.method_grid(m):
             assert set(point) == names
-    # every default value lies in the declared (published) grid
-    for m, grid in G.DEFAULT_GRIDS.items():
-        for name, values in grid.items():
-            assert set(values) <= set(get(m).grid()[name]), (m, name)
+    # every default setting lies in the declared (published) grid
+    for m, points in G.DEFAULT_GRIDS.items():
+        declared = get(m).grid()
+        for point in points:
+            for name, value in point.items():
+                assert value in declared[name], (m, name, value)
 
 
 def test_explicit_entries_replace_the_preset() -> None:
     grid = G.method_grid("rls", {"k": [5, 7], "forgetting": [0.99]})
-    assert sorted(p["k"] for p in grid) == [5, 7]
-    assert {p["forgetting"] for p in grid} == {0.99}
+    assert {p["k"] for p in grid} == {5, 7} and {p["forgetting"] for p in grid} == {0.99}
+    # each default setting with each override combination, duplicates dropped
+    base = {(p["delta"], p["per_feature"], p["recursive"]) for p in G.method_grid("rls")}
+    assert len(grid) == 2 * len(base) == G.grid_size("rls", {"k": [5, 7], "forgetting": [0.99]})
     assert G.grid_size("kalman", {"window": [50, 100]}, "published") == 2916 // 3 * 2
+    assert len(G.method_grid("lms", {"eta": [0.1, 0.2], "k": [3]})) == 2
     with pytest.raises(ConfigurationError, match="grid must be one of"):
-        G.preset_grid("lms", "huge")
+        G.method_grid("lms", preset="huge")
 
 
 def test_config_grid_key_global_and_per_method() -> None:
