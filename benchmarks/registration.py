@@ -288,7 +288,9 @@ def table_real() -> None:
                         max_frames=QUICK_MAX_FRAMES).best
         tune_s = time.perf_counter() - t0
         rows = [
-            ("LK sidecar + meanstd (register)",
+            ("LK sidecar robust (register)",
+             lambda r, s=sidecar: LucasKanade(r, LKParams.robust_from_mapping(s))),
+            ("LK sidecar + meanstd",
              lambda r, s=sidecar: LucasKanade(r, LKParams.from_mapping(s, intensity="meanstd"))),
             ("LK sidecar, reference algorithm",
              lambda r, s=sidecar: LucasKanade(r, LKParams.from_mapping(s))),
@@ -319,14 +321,14 @@ def table_real() -> None:
         pub = PUBLISHED[name]
         print(f"{name:10s} {'published bound':34s} {pub['nrmse']:7.3f} {'':7s} "
               f"{pub['ssim_255']:7.3f} {pub['pearson']:8.3f}")
-        ours = res["LK sidecar + meanstd (register)"]
+        ours = res["LK sidecar robust (register)"]
         dis = res["OpenCV DIS medium"]
         checks = [("SSIM >= DIS", ours["ssim_255"] >= dis["ssim_255"]),
                   ("Pearson >= DIS", ours["pearson"] >= dis["pearson"]),
                   ("nRMSE <= published", ours["nrmse_frames"] <= pub["nrmse"]),
                   ("SSIM >= published", ours["ssim_255"] >= pub["ssim_255"]),
                   ("Pearson >= published", ours["pearson"] >= pub["pearson"])]
-        print(f"{name:10s} targets (LK sidecar + meanstd): " + "; ".join(
+        print(f"{name:10s} targets (LK sidecar robust: +1 iteration, meanstd): " + "; ".join(
             f"{what} {'met' if ok else 'NOT met'}" for what, ok in checks))
 
 

@@ -6,7 +6,8 @@ and ``registration.json`` (method, parameters and where they came from, timings,
 displacement cap and capped voxels, frames made worse) into DIR.
 
 Lucas-Kanade parameters, first match wins: ``--lk-params`` and the single options; the
-``reference_lk_parameters`` of a ``sequence.json`` beside the data; otherwise a quick grid search
+``reference_lk_parameters`` of a ``sequence.json`` beside the data, with one more iteration per
+level (:meth:`LKParams.robust_from_mapping`); otherwise a quick grid search
 on the training frames (:data:`QUICK_GRID`; ``--no-tune`` takes the :class:`LKParams` defaults,
 ``--tune`` the full reference grid). Intensity normalisation (``--intensity meanstd``) and the
 plausible-range cap (``--max-displacement-mm``, 40 mm) are on by default.
@@ -188,11 +189,12 @@ def run(args: argparse.Namespace) -> int:
             train = list(range(first - 1, last))
         if params is None and meta and isinstance(meta.get("reference_lk_parameters"), dict):
             try:
-                params = LKParams.from_mapping(meta["reference_lk_parameters"],
-                                               intensity=args.intensity)
+                params = LKParams.robust_from_mapping(meta["reference_lk_parameters"],
+                                                      intensity=args.intensity)
             except ConfigurationError as exc:
                 raise InputFileError(args.path, f"sequence.json: {exc}") from None
-            source = "sidecar (sequence.json reference_lk_parameters)"
+            source = ("sidecar (sequence.json reference_lk_parameters, one more iteration "
+                      "per level)")
         if train is None and meta:
             split = (meta.get("splits") or {}).get("online_methods") or {}
             tr = split.get("train") if isinstance(split, dict) else None

@@ -148,6 +148,14 @@ def test_default_register_stays_in_range_and_shows_choices(phantom, tmp_path, ca
     summary = json.loads((tmp_path / "o3" / "registration.json").read_text())
     assert summary["lk_params_source"].startswith("sidecar")
     assert summary["lk_params"]["levels"] == 2 and summary["lk_params"]["intensity"] == "meanstd"
+    assert summary["lk_params"]["iterations"] == 2  # the published 1, plus one
+    side_params = {"sigma_init": 0.1, "sigma_subsample": 1, "sigma_lk": 2, "pyramid_levels": 3,
+                   "iterations": 2}
+    robust = LKParams.robust_from_mapping(side_params)
+    plain = LKParams.from_mapping(side_params)
+    assert (robust.iterations, robust.intensity) == (3, "meanstd")
+    assert plain.replace(iterations=3, intensity="meanstd") == robust
+    assert LKParams.robust_from_mapping(side_params, intensity="none").intensity == "none"
 
 
 def test_frames_made_worse_for_fields_at_hand(phantom):
