@@ -54,6 +54,7 @@ from typing import Any
 from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.evaluation.grids import PRESETS, check_preset
 from motionpredict.forecasters import MODES, get
+from motionpredict.forecasters.base import GUARD_PARAMETERS
 
 _RUN_KEYS = {"output", "jobs", "address", "name", "cache"}
 _EVAL_KEYS = {"methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
@@ -180,7 +181,8 @@ def check_method_params(method: str, params: dict[str, Any], where: str) -> dict
     ConfigurationError
         An unknown name, or a value of the wrong type or sign, naming ``where`` and the key.
     """
-    declared = {hp.name: hp for hp in get(method).hyperparameters}
+    # the plausibility guard's settings are accepted by every method (not searched)
+    declared = {hp.name: hp for hp in (*get(method).hyperparameters, *GUARD_PARAMETERS)}
     out: dict[str, Any] = {}
     for name, value in params.items():
         hp = declared.get(name)
@@ -345,6 +347,7 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
               if "n_components" in ev else None)
     if n_comp is not None and (not n_comp or any(n < 1 for n in n_comp)):
         raise ConfigurationError(f"{where}: n_components must be >= 1")
+    _check_scalars(run, ev, reg, where)
     for key, typ in (("horizons_steps", int), ("horizons_s", float)):
         if key in ev:
             vals = _list(ev[key], typ, f"{where}: [evaluation] {key}")
@@ -384,6 +387,30 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         name=str(run.get("name", source.stem if source else "evaluation")),
         source=source,
     )
+
+
+def _check_scalars(run: dict[str, Any], ev: dict[str, Any], reg: dict[str, Any],
+                   where: str) -> None:
+    """Types of the single values of ``[run]``, ``[evaluation]`` and ``[registration]``."""
+    for key in ("output", "cache", "address", "name"):
+        if key in run:
+            strict_value(run[key], str, f"{where}: [run] {key}")
+    if "round_horizons" in ev:
+        strict_value(ev["round_horizons"], bool, f"{where}: [evaluation] round_horizons")
+    if "system_latency_ms" in ev and strict_value(
+            ev["system_latency_ms"], float, f"{where}: [evaluation] system_latency_ms") < 0:
+        raise ConfigurationError(f"{where}: [evaluation] system_latency_ms must be >= 0 ms")
+    if "backend" in reg:
+        strict_value(reg["backend"], str, f"{where}: [registration] backend")
+    lk = {k: v for k, v in reg.items() if k not in _REG_KEYS}
+    if lk:
+        from motionpredict.errors import MotionPredictError
+        from motionpredict.registration import LKParams
+
+        try:
+            LKParams.from_mapping(lk)
+        except (MotionPredictError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{where}: [registration] {exc}") from None
 
 
 def _check_sequence(s: dict[str, Any], where: str) -> None:
