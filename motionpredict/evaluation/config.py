@@ -270,6 +270,9 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
     unknown = set(data) - {"run", "sequences", "evaluation", "registration"}
     if unknown:
         raise ConfigurationError(f"{where}: unknown section(s) {sorted(unknown)}")
+    for sect in ("run", "evaluation", "registration"):
+        if not isinstance(data.get(sect, {}), dict):
+            raise ConfigurationError(f"{where}: [{sect}] must be a table, got {data[sect]!r}")
     run = dict(data.get("run", {}))
     ev = dict(data.get("evaluation", {}))
     reg = dict(data.get("registration", {}))
@@ -278,11 +281,15 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
         if bad:
             raise ConfigurationError(f"{where}: unknown key(s) {sorted(bad)} in [{sect}]; "
                                      f"known: {sorted(keys)}")
+    _check_scalars(run, ev, reg, where)
     seqs = data.get("sequences")
     if not isinstance(seqs, list) or not seqs:
         raise ConfigurationError(f"{where}: at least one [[sequences]] entry is needed")
     sequences = []
     for i, s in enumerate(seqs):
+        if not isinstance(s, dict):
+            raise ConfigurationError(f"{where}: sequence {i + 1} must be a [[sequences]] table, "
+                                     f"got {s!r}")
         bad = set(s) - _SEQ_KEYS
         if bad:
             raise ConfigurationError(f"{where}: sequence {i + 1}: unknown key(s) {sorted(bad)}")
@@ -347,7 +354,6 @@ def parse_config(data: dict[str, Any], *, base: Path, source: Path | None = None
               if "n_components" in ev else None)
     if n_comp is not None and (not n_comp or any(n < 1 for n in n_comp)):
         raise ConfigurationError(f"{where}: n_components must be >= 1")
-    _check_scalars(run, ev, reg, where)
     for key, typ in (("horizons_steps", int), ("horizons_s", float)):
         if key in ev:
             vals = _list(ev[key], typ, f"{where}: [evaluation] {key}")

@@ -148,3 +148,25 @@ def test_store_in_read_only_place_is_read_without_writing(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     with pytest.raises(InputFileError, match="read-only"):
         ResultStore(tmp_path / "new")
+
+
+_SECTIONS = {
+    "run": ("output", "jobs", "address", "name", "cache"),
+    "evaluation": ("methods", "horizons_s", "horizons_steps", "modes", "seeds", "n_components",
+                   "round_horizons", "triplet_count", "system_latency_ms", "device", "grids"),
+    "registration": ("sigma_lk", "levels", "iterations", "backend"),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.fixed_dictionaries(
+    {"sequences": st.one_of(_json, st.just([{"phantom": "markers"}]))},
+    optional={sect: st.one_of(_json, st.dictionaries(st.sampled_from(keys), _json, max_size=4),
+                              st.dictionaries(st.sampled_from(keys), _json, max_size=4).map(
+                                  lambda d: {"methods": ["lms"], **d}))
+              for sect, keys in _SECTIONS.items()}))
+def test_any_configuration_is_parsed_or_refused_naming_the_file(data):
+    try:
+        parse_config(data, base=Path("."), source=Path("fuzz.toml"))
+    except (ConfigurationError, InputFileError) as exc:
+        assert "fuzz.toml" in str(exc) or isinstance(exc, InputFileError), exc
