@@ -120,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     meta: dict[str, Any] = dict(sidecar.raw) if sidecar is not None else {}
     name = str(meta.get("name") or args.path.stem)
     period = data.frame_period if isinstance(data, ImageSequence) else data.sample_period
-    h_s, h_steps = parse_horizon(args.horizon)
+    try:
+        h_s, h_steps = parse_horizon(args.horizon)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--horizon {args.horizon}: {exc}") from None
     horizon_s = h_s if h_s is not None else h_steps * period  # type: ignore[operator]
     from motionpredict.evaluation.config import check_method_params
 
@@ -137,8 +140,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from motionpredict.units import Horizon
 
-    horizon = (Horizon.from_seconds(h_s, period, rounded=args.round_horizon) if h_s is not None
-               else Horizon(int(h_steps or 1), period))
+    try:
+        horizon = (Horizon.from_seconds(h_s, period, rounded=args.round_horizon)
+                   if h_s is not None else Horizon(int(h_steps or 1), period))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--horizon {args.horizon}: {exc}") from None
     from motionpredict.io.atomic import stage_output
     from motionpredict.io.write_images import times_are_regular
 

@@ -142,8 +142,10 @@ def _check_declared_size(path: Path) -> None:
         reader.ReadImageInformation()
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        raise InputFileError(path, f"cannot read the image header ({lines[-1] if lines else exc})"
-                             ) from None
+        why = lines[-1] if lines else str(exc)
+        if "Unable to determine ImageIO reader" in why:
+            why = f"not a readable {full_suffix(path) or 'image'} file: truncated or corrupt?"
+        raise InputFileError(path, f"cannot read the image header ({why})") from None
     size = reader.GetSize()
     n = float(np.prod(size, dtype=np.float64)) * reader.GetNumberOfComponents()
     check_allocation(path, n * 8.0, f"{' x '.join(map(str, size))} values")
