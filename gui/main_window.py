@@ -498,9 +498,11 @@ class MainWindow(QMainWindow):
             self.rate_label.setText("")
             return
         first = "-" if m.first_frame is None else str(m.first_frame)
+        ng, ni = m.guarded_count()
+        guard = f"; guarded forecasts {ng} of {ni}" if ng else ""  # plausibility guard fallbacks
         self.frame_label.setText(
             f"frame {max(m.position, 0)} shown; newest acquired {max(m.newest, -1)} of "
-            f"{m.n_frames - 1}; replay starts at {first}"
+            f"{m.n_frames - 1}; replay starts at {first}{guard}"
         )
         eff = m.effective_fps
         eff_text = "–" if eff != eff else f"{eff:.2f}"

@@ -128,6 +128,8 @@ class FrameResult:
         ``t`` is compared with).
     mode
         ``"causal"`` or ``"reference"`` (look-ahead, published behaviour).
+    guarded
+        True when the forecast is the plausibility guard's fallback (the last value).
     """
 
     t: int
@@ -139,6 +141,7 @@ class FrameResult:
     stage_ms: dict[str, float]
     field_mm: np.ndarray | None = None
     mode: Mode = "causal"
+    guarded: bool = False
 
 
 @dataclass
@@ -157,6 +160,8 @@ class MarkerResult:
         ``{"forecast": ms}``.
     mode
         ``"causal"`` or ``"reference"``.
+    guarded
+        True when the forecast is the plausibility guard's fallback (the last value).
     """
 
     t: int
@@ -165,6 +170,7 @@ class MarkerResult:
     predicted_positions: np.ndarray
     stage_ms: dict[str, float]
     mode: Mode = "causal"
+    guarded: bool = False
 
 
 def _default_train(n: int, extra: dict[str, Any], what: str, period_s: float) -> tuple[int, str]:
@@ -239,7 +245,9 @@ class _ForecastCore:
 
     def _forecast(self, y: np.ndarray, look_raw: np.ndarray | None) -> np.ndarray:
         look = None if look_raw is None else self.standardizer.transform(look_raw)
+        n_guarded = self.forecaster.guarded
         z = self.forecaster.step(self.standardizer.transform(y), lookahead=look)
+        self.last_guarded = self.forecaster.guarded != n_guarded  # the guard's fallback
         return self.standardizer.inverse(z)
 
 
@@ -477,7 +485,7 @@ class OnlineFramePipeline(_ForecastCore):
         self._next_t = t + 1
         return FrameResult(t=t, target_t=t + self._h, weights=w, predicted_weights=pw,
                            predicted_field_mm=pf, predicted_frame=frame, stage_ms=ms,
-                           field_mm=field_mm, mode=self.mode)
+                           field_mm=field_mm, mode=self.mode, guarded=self.last_guarded)
 
 
 class OnlineMarkerPipeline(_ForecastCore):
@@ -575,7 +583,8 @@ class OnlineMarkerPipeline(_ForecastCore):
         self._next_t = t + 1
         return MarkerResult(t=t, target_t=t + self._h,
                             positions=self.trajectories.positions[t],
-                            predicted_positions=pred.reshape(-1, 3), stage_ms=ms, mode=self.mode)
+                            predicted_positions=pred.reshape(-1, 3), stage_ms=ms, mode=self.mode,
+                            guarded=self.last_guarded)
 
 
 def _params_dict(params: Any) -> dict[str, Any] | None:

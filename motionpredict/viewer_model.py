@@ -1213,6 +1213,13 @@ class ViewerModel:
             return float(self.sequence.times[target])
         return float(self.sequence.times[-1] + (target - n + 1) * self.frame_period_s)
 
+    def guarded_count(self, method: str | None = None) -> tuple[int, int]:
+        """``(guarded, issued)``: forecasts issued so far by ``method`` (default the primary) and
+        how many of them the plausibility guard replaced by the last value."""
+        name = method or (self.settings.methods[0] if self.settings.methods else "")
+        res = self.results.get(name, {})
+        return sum(bool(getattr(r, "guarded", False)) for r in res.values()), len(res)
+
     def weight_series(self, method: str | None = None) -> dict[str, np.ndarray]:
         """PCA weights (or marker coordinates, mm) measured and predicted.
 
@@ -1489,8 +1496,8 @@ class ViewerModel:
         values = "coordinate" if self.is_markers else "weight"
         lines += [
             f"| method | predictions checked | {geometric} | mean {values} error "
-            "| mean image RMSE |",
-            "|---|---|---|---|---|",
+            "| mean image RMSE | guarded forecasts |",
+            "|---|---|---|---|---|---|",
         ]
         for m in s.methods:
             ws = self.weight_series(m)
@@ -1499,7 +1506,12 @@ class ViewerModel:
             ge = f"{np.mean(fe):.3f}" if fe.size else "-"
             we = f"{np.mean(ws['error']):.4g}" if ws["error"].size else "-"
             ie = f"{np.mean(rmse):.4g}" if rmse.size else "-"
-            lines.append(f"| {m} | {ws['error'].size} | {ge} | {we} | {ie} |")
+            ng, ni = self.guarded_count(m)
+            gf = f"{ng} of {ni}" if ni else "-"
+            lines.append(f"| {m} | {ws['error'].size} | {ge} | {we} | {ie} | {gf} |")
+        lines.append("\nGuarded forecasts: issued forecasts the plausibility guard replaced by the "
+                     "last value (implausible, or the method's recent error far above no "
+                     "prediction's).")
         if self.roi is not None:
             lines.append(f"\nField errors are averaged over the ROI (rows, cols) {self.roi}.")
         lines.append("")

@@ -53,3 +53,28 @@ def test_online_pipeline_reports_the_guard(traj) -> None:
     assert n > 0
     assert res.metrics["guarded_forecasts"] == n
     assert res.metrics["guarded_fraction"] == pytest.approx(n / 200)
+
+
+def test_viewer_counts_guarded_forecasts(traj) -> None:
+    """The GUI's model: per-result flags, the count per method and the report column."""
+    from motionpredict.viewer_model import ViewerModel, default_pipeline_factory
+
+    def factory(sequence, **kwargs):
+        if kwargs["method"] == "snap1":
+            kwargs["method_params"] = UNSTABLE
+        return default_pipeline_factory(sequence, **kwargs)
+
+    m = ViewerModel()
+    m.set_sequence(traj, source="markers")
+    m.update_settings(methods=("snap1", "no-prediction"), horizon_ms=300.0, train_frames=200)
+    proc = m.create_processor(factory)
+    m.begin(proc.prepare())
+    for _ in range(200):
+        m.add_frame(proc.process_next())
+    n = _expected(traj.as_series(), 3, slice(203, 403))  # forecasts issued at 200..399
+    ng, ni = m.guarded_count("snap1")
+    assert ni == 200 and ng == n > 0
+    assert m.guarded_count("no-prediction") == (0, 200)
+    text = m.report_text()
+    assert "guarded forecasts |" in text
+    assert f"| {ng} of 200 |" in text
