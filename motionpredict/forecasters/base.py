@@ -41,10 +41,11 @@ prediction) when
     and likewise ``E_F`` with ``a = 1 / guard_window``, satisfy ``E_L > R E_F + 1e-6`` with
     ``R = guard_ratio``, once ``guard_window`` forecasts have been scored. The learner keeps
     learning (and keeps being scored) while it is replaced, so it comes back once its error
-    falls below the threshold. When moreover ``E_L > R_reset E_F + 1e-6``
-    (``R_reset = guard_reset_ratio``) an online learner is reset (a divergence event is recorded,
-    as for any reset), its pending forecasts and both averages are dropped, and the fallback is
-    emitted until ``guard_window`` forecasts of the new learner have been scored (probation);
+    falls below the threshold. When ``E_L > R_reset E_F + 1e-6`` (``R_reset =
+    guard_reset_ratio``; tested first, whatever the envelope says) an online learner is reset (a
+    divergence event is recorded, as for any reset), its pending forecasts and both averages are
+    dropped, and the fallback is emitted until ``guard_window`` forecasts of the new learner have
+    been scored (probation); offline learners are replaced, never reset;
 (c) a divergence reset (non-finite or exploded forecast or state) happened in this step (in every
     mode).
 
