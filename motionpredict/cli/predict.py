@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     train = args.train_frames  # None: the pipeline takes the sidecar's split, else 45 %
     out = args.out or Path(f"predict-{name}-{args.method}")
     from motionpredict.ct4d.command import is_ct4d, predict_4dct
+    from motionpredict.io.atomic import stage_output
 
+    out = stage_output(out, force=getattr(args, "force", False))  # moved into place on success
     if is_ct4d(data, meta):  # 4DCT phases: internal points and predicted volumes (docs/ct4d.md)
         for w in predict_4dct(data, meta, out, method=args.method, horizon_s=horizon_s,
                               mode=args.mode, seed=args.seed, params=params,
@@ -145,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
                    if h_s is not None else Horizon(int(h_steps or 1), period))
     except ConfigurationError as exc:
         raise ConfigurationError(f"--horizon {args.horizon}: {exc}") from None
-    from motionpredict.io.atomic import stage_output
     from motionpredict.io.write_images import times_are_regular
 
     if (args.format in ("nii.gz",) and isinstance(data, ImageSequence)
@@ -154,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
             f"{args.path}: the acquisition times are irregular and NIfTI stores one fixed frame "
             "period; use --format mha or --format seq.nrrd (they keep every time)")
 
-    out = stage_output(out, force=getattr(args, "force", False))  # moved into place on success
     roi = None
     if isinstance(data, ImageSequence):
         roi = roi_from_sidecar(meta, data.shape)
