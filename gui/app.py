@@ -75,6 +75,12 @@ def check_system_libraries() -> None:
     """
     from motionpredict.errors import MotionPredictError
 
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if (sys.platform.startswith("linux") and platform in ("", "xcb")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        raise MotionPredictError(
+            "no display to open the viewer on (DISPLAY is not set); run it in a desktop session "
+            "(or ssh -X), or write a picture with --screenshot OUT.png, which needs no display")
     missing = missing_system_libraries()
     if missing:
         raise MotionPredictError(

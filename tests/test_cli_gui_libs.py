@@ -34,6 +34,7 @@ def test_missing_libraries_named_by_package(no_xcb_cursor: None) -> None:
 
 def test_gui_command_refuses_in_one_line(no_xcb_cursor: None, monkeypatch, capsys) -> None:
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setattr(app.QApplication, "instance", staticmethod(lambda: None))
     with pytest.raises(MotionPredictError, match="libxcb-cursor0"):
         app.ensure_app()
@@ -41,3 +42,14 @@ def test_gui_command_refuses_in_one_line(no_xcb_cursor: None, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "sudo apt-get install libxcb-cursor0 libxcb-icccm4" in err[0]
+
+
+def test_no_display_named_instead_of_a_qt_abort(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(app.QApplication, "instance", staticmethod(lambda: None))
+    assert main(["gui", "--phantom"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "DISPLAY" in err[0] and "--screenshot" in err[0]

@@ -6,7 +6,6 @@ contain any of them."""
 from __future__ import annotations
 
 import pydicom
-import pytest
 from io_helpers import cine, write_cine_folder
 from pydicom.datadict import DicomDictionary, dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
@@ -101,7 +100,6 @@ def test_planted_identifiers_never_exported(tmp_path):
     _assert_clean(files)
 
 
-@pytest.mark.slow
 def test_planted_identifiers_never_exported_by_predict(tmp_path):
     _source(tmp_path / "src")
     rc = main(["predict", str(tmp_path / "src"), "--method", "no-prediction", "--horizon",
