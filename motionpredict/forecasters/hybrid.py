@@ -37,6 +37,15 @@ Learning (SnAp-1, Menick et al. 2021, as :mod:`~motionpredict.forecasters.rnn_sn
     * ``"rmsprop"``: per parameter, ``v <- beta v + (1 - beta) G^2``,
       ``W <- W - eta G / (sqrt(v) + eps)`` (``beta = 0.99``, ``eps = 1e-8``).
 
+Population prior (``prior_path``)
+    :func:`train_prior` runs the hybrid causally over other patients' standardised series (each
+    series a fresh base and state, the RNN weights and step-size statistics carried over,
+    ``epochs`` passes, its own ``eta``) and writes the RNN weights to an ``.npz``; a hybrid given
+    ``prior_path`` starts from them (and from them again after a divergence reset) instead of
+    the random draw, then keeps adapting to the patient with its own ``eta``. The file records
+    the settings that fix the weights' meaning (horizon, features, ``k``, ``stride``, ``q``,
+    ``heads``, ``feed_error``, ``smooth``, ``bound``, base settings); any difference is refused.
+
 Causal mode updates on targets once acquired. Reference mode (look-ahead) is not offered by this
 new method: it runs causally in both modes and the base RLS too (labelled ``mode`` unchanged);
 the published methods keep their reference mode.
@@ -47,17 +56,25 @@ Cost per step ``O(n_heads q (q + m))`` (one compiled numba kernel) plus the RLS 
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from motionpredict.errors import ConfigurationError
-from motionpredict.forecasters.base import Forecaster, HyperParameter
+from motionpredict.errors import ConfigurationError, InputFileError
+from motionpredict.forecasters.base import Forecaster, HyperParameter, run_online
 from motionpredict.forecasters.registry import register
 from motionpredict.forecasters.rls import RLS
 
 STEPS = ("sgd", "nlms", "rmsprop")
+#: Settings a prior file must share with the forecaster that loads it.
+PRIOR_KEYS = ("base_k", "base_stride", "base_forgetting", "k", "stride", "q", "heads", "bound",
+              "smooth", "feed_error")
+#: Arrays of the RNN a prior carries over.
+PRIOR_ARRAYS = ("w_a", "w_b", "w_c", "v_ab", "v_c")
 
 
 @register
@@ -81,6 +98,7 @@ class HybridSnAp1(Forecaster):
         HyperParameter("smooth", 0.0, (0.0, 0.5), "input denoising a (exponential smoothing)"),
         HyperParameter("feed_error", True, (False, True), "input the base's newest error"),
         HyperParameter("init_scale", 1.0, (0.5, 1.0), "input weight scale x 1/sqrt(m)"),
+        HyperParameter("prior_path", None, (None,), "population prior .npz (train_prior)"),
     )
     test_params: ClassVar[dict[str, Any]] = {"k": 4, "q": 6, "base_k": 3, "eta": 0.005}
 
@@ -132,6 +150,38 @@ class HybridSnAp1(Forecaster):
         self._step_code = STEPS.index(pr["step"])
         self._x = np.zeros(m)
         self._x[0] = 1.0
+        if pr["prior_path"] is not None:
+            for key, arr in self._load_prior().items():
+                getattr(self, key)[...] = arr
+
+    def _prior_meta(self) -> dict[str, Any]:
+        meta = {key: self.params[key] for key in PRIOR_KEYS}
+        meta.update(horizon=self.horizon, n_features=self.n_features)
+        return json.loads(json.dumps(meta))
+
+    def _load_prior(self) -> dict[str, np.ndarray]:
+        """Read and check the prior file (at every reset: the file, not a copy in memory that a
+        diverged state could have corrupted); return its arrays."""
+        path = Path(self.params["prior_path"])
+        try:
+            with np.load(path) as f:
+                meta = json.loads(str(f["meta"]))
+                arrays = {key: np.array(f[key]) for key in PRIOR_ARRAYS}
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputFileError(path, f"not a snap1-hybrid prior ({exc})") from exc
+        mine = self._prior_meta()
+        diff = {k: (meta["settings"].get(k), v) for k, v in mine.items()
+                if meta["settings"].get(k) != v}
+        if diff:
+            raise ConfigurationError(
+                f"{path}: prior trained with other settings (file, asked): {diff}"
+            )
+        for key, arr in arrays.items():
+            if arr.shape != getattr(self, key).shape or not np.isfinite(arr).all():
+                raise InputFileError(
+                    path, f"array {key} has shape {arr.shape} or non-finite values"
+                )
+        return arrays
 
     def _features(self, y: np.ndarray, base: np.ndarray) -> np.ndarray:
         a = float(self.params["smooth"])
@@ -183,3 +233,70 @@ class HybridSnAp1(Forecaster):
         if max(np.abs(self.w_a).max(), np.abs(self.w_b).max(), np.abs(self.w_c).max()) > 1e4:
             return "hybrid weights exploded"
         return None
+
+
+def train_prior(
+    series: Sequence[np.ndarray],
+    path: str | Path,
+    *,
+    horizon: int,
+    epochs: int = 2,
+    eta: float = 3e-4,
+    seed: int = 0,
+    **params: Any,
+) -> dict[str, Any]:
+    """Learn a population prior of :class:`HybridSnAp1` on other patients' series.
+
+    Parameters
+    ----------
+    series
+        Standardised ``(T_i, p)`` series (each with its own training-window statistics), none of
+        them the patient to be forecast.
+    path
+        Output ``.npz`` (written atomically).
+    horizon
+        Forecast horizon ``h`` in samples (the prior is for this horizon only).
+    epochs
+        Passes over all series.
+    eta
+        Learning rate while training the prior.
+    seed
+        Seed of the initial draw.
+    **params
+        The hybrid's other hyper-parameters (they must match those of the forecaster that loads
+        the file; ``prior_path`` and ``eta`` excluded).
+
+    Returns
+    -------
+    dict
+        What the file records: ``settings``, ``n_series``, ``n_samples``, ``epochs``, ``eta``.
+    """
+    from motionpredict.io.atomic import atomic_path
+
+    if not series:
+        raise ConfigurationError("train_prior: at least one series is needed")
+    if int(epochs) < 1:
+        raise ConfigurationError(f"train_prior: epochs must be >= 1, got {epochs}")
+    params = {k: v for k, v in params.items() if k not in ("prior_path", "eta")}
+    p = int(np.asarray(series[0]).shape[1])
+    weights: dict[str, np.ndarray] | None = None
+    last: HybridSnAp1 | None = None
+    for _ in range(int(epochs)):
+        for z in series:
+            f = HybridSnAp1(horizon=horizon, n_features=p, seed=seed, eta=eta, **params)
+            if weights is not None:
+                for key, arr in weights.items():
+                    getattr(f, key)[...] = arr
+            run_online(f, np.asarray(z, dtype=np.float64))
+            if f.events:  # a reset lost what was learned on this series: keep the previous
+                continue
+            weights = {key: getattr(f, key).copy() for key in PRIOR_ARRAYS}
+            last = f
+    if weights is None or last is None:
+        raise ConfigurationError("train_prior: the hybrid diverged on every series")
+    meta = {"settings": last._prior_meta(), "n_series": len(series),
+            "n_samples": int(sum(len(z) for z in series)), "epochs": int(epochs), "eta": eta}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=np.array(json.dumps(meta)), **weights)
+    return meta

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from breathing_signal import breathing_series
 
-from motionpredict.errors import ConfigurationError
+from motionpredict.errors import ConfigurationError, InputFileError
 from motionpredict.forecasters import Standardizer, run_online
-from motionpredict.forecasters.hybrid import HybridSnAp1
+from motionpredict.forecasters.hybrid import HybridSnAp1, train_prior
 from motionpredict.forecasters.rls import RLS
 
 
@@ -96,3 +96,46 @@ def test_online_correction_learns_what_the_base_misses(z: np.ndarray) -> None:
 def test_invalid_settings_raise(bad: dict) -> None:
     with pytest.raises(ConfigurationError):
         HybridSnAp1(horizon=2, n_features=3, **bad)
+
+
+def _others() -> list[np.ndarray]:
+    out = []
+    for seed in (11, 12):
+        raw = breathing_series(800, p=3, seed=seed)
+        out.append(Standardizer(raw[:300]).transform(raw))
+    return out
+
+
+PRIOR_KW = dict(base_k=1, base_stride=1, k=10, q=8)
+
+
+def test_prior_round_trip_and_start(tmp_path, z: np.ndarray) -> None:
+    path = tmp_path / "prior.npz"
+    meta = train_prior(_others(), path, horizon=5, epochs=2, eta=1e-3, **PRIOR_KW)
+    assert meta["n_series"] == 2 and meta["n_samples"] == 1600
+    with np.load(path) as f:
+        w_c = np.array(f["w_c"])
+    assert np.abs(w_c).max() > 0  # it learned something
+    f = HybridSnAp1(horizon=5, n_features=3, eta=0.0, prior_path=str(path), **PRIOR_KW)
+    np.testing.assert_array_equal(f.w_c, w_c)
+    # frozen prior (eta 0) on an unseen series: better than the base alone (eta 0, no prior)
+    base = HybridSnAp1(horizon=5, n_features=3, eta=0.0, **PRIOR_KW)
+    e_prior = run_online(f, z[:800]).predicted[200:800] - z[200:800]
+    e_base = run_online(base, z[:800]).predicted[200:800] - z[200:800]
+    assert np.sqrt(np.mean(e_prior**2)) < 0.9 * np.sqrt(np.mean(e_base**2))
+
+
+def test_prior_with_other_settings_or_damaged_is_refused(tmp_path) -> None:
+    path = tmp_path / "prior.npz"
+    train_prior(_others(), path, horizon=5, epochs=1, **PRIOR_KW)
+    with pytest.raises(ConfigurationError, match="other settings"):
+        HybridSnAp1(horizon=4, n_features=3, prior_path=str(path), **PRIOR_KW)
+    with pytest.raises(ConfigurationError, match="other settings"):
+        HybridSnAp1(horizon=5, n_features=3, prior_path=str(path), **{**PRIOR_KW, "q": 6})
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    with pytest.raises(InputFileError):
+        HybridSnAp1(horizon=5, n_features=3, prior_path=str(bad), **PRIOR_KW)
+    with pytest.raises(InputFileError):
+        HybridSnAp1(horizon=5, n_features=3, prior_path=str(tmp_path / "missing.npz"),
+                    **PRIOR_KW)
