@@ -298,5 +298,7 @@ def train_prior(
             "n_samples": int(sum(len(z) for z in series)), "epochs": int(epochs), "eta": eta}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), **weights)
+            np.savez(fh, meta=np.array(json.dumps(meta)), w_a=weights["w_a"],
+                     w_b=weights["w_b"], w_c=weights["w_c"], v_ab=weights["v_ab"],
+                     v_c=weights["v_c"])
     return meta
