@@ -54,6 +54,8 @@ class _Level:
         self.inverse = inverse
         self.confidence = confidence
         self.confidence_smooth = confidence_smooth
+        #: whole-level mean and variance of the image (intensity normalisation; lazily)
+        self.stats: tuple[float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -177,7 +179,7 @@ class LucasKanade:
                 ok = (pos >= -0.5) & (pos <= n_axis - 0.5)
                 inside = ok if inside is None else inside & ok
             if p.intensity == "meanstd":
-                pulled = self._match_intensity(pulled, level.image, inside)
+                pulled = self._match_intensity(pulled, level, inside)
             dt = b.where(inside, pulled - level.image, 0.0)
             rhs = [b.gaussian(g * dt, p.sigma_lk, p.truncate) * -1.0 for g in level.grads]
             step = []
@@ -207,14 +209,16 @@ class LucasKanade:
             u = u * c + filled * (1.0 - c)
         return u
 
-    def _match_intensity(self, pulled: Any, image: Any, inside: Any) -> Any:
+    def _match_intensity(self, pulled: Any, level: _Level, inside: Any) -> Any:
         """Map the pulled moving image linearly so that its mean and standard deviation over
         the voxels ``inside`` equal the reference level's there (``intensity="meanstd"``).
 
         Computed on the moving image as currently aligned, so that the statistics compare the
         same anatomy: a global change of brightness or contrast is removed, motion is not.
         """
-        b = self.backend
+        if isinstance(pulled, np.ndarray):
+            return self._match_intensity_numpy(pulled, level, inside)
+        b, image = self.backend, level.image
         w = b.where(inside, 1.0, 0.0)
         k = float(w.sum())
         if k < 2:
@@ -227,6 +231,37 @@ class LucasKanade:
             return pulled + (mi - mj)
         gain = (vi / vj) ** 0.5
         return pulled * gain + (mi - mj * gain)
+
+    @staticmethod
+    def _stats(x: np.ndarray) -> tuple[float, float]:
+        """Mean and variance of a float32 array (centred second moment, float64 sums)."""
+        flat = x.reshape(-1)
+        mean = float(flat.mean(dtype=np.float64))
+        centred = flat - np.float32(mean)
+        return mean, float(np.dot(centred, centred)) / flat.size
+
+    def _match_intensity_numpy(self, pulled: np.ndarray, level: _Level,
+                               inside: np.ndarray) -> np.ndarray:
+        """NumPy path of :meth:`_match_intensity`: three passes when every voxel is inside
+        (the reference level's statistics are computed once), masked statistics otherwise."""
+        image = level.image
+        if inside.all():
+            if level.stats is None:
+                level.stats = self._stats(image)
+            mi, vi = level.stats
+            mj, vj = self._stats(pulled)
+        else:
+            if int(inside.sum()) < 2:
+                return pulled
+            mi, vi = self._stats(image[inside])
+            mj, vj = self._stats(pulled[inside])
+        if not (vj > 1e-12 * max(1.0, mj * mj) and vi > 0):
+            pulled += np.float32(mi - mj)
+            return pulled
+        gain = (vi / vj) ** 0.5
+        pulled *= np.float32(gain)
+        pulled += np.float32(mi - mj * gain)
+        return pulled
 
     def register_backend(self, moving: Any, init: Any = None) -> Any:
         """Like :meth:`register` but returns the flow as an array of the back-end."""
