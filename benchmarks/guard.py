@@ -30,6 +30,11 @@ Usage::
     nice -n 5 .venv/bin/python benchmarks/guard.py [--methods snap1 rls] [--horizons 5 21] \
         [--json /tmp/guard.json]
     .venv/bin/python benchmarks/guard.py --from-json /tmp/guard.json   # analysis only
+    nice -n 5 .venv/bin/python benchmarks/guard.py --step-study   # reset vs step-size reduction
+
+``--step-study``: the alternative to a plain reset, multiplying the RNN's learning rate by a
+factor (0.5, 0.25) at every guard reset, against the reset alone (factor 1), for SnAp-1 and UORO
+at their defaults and SnAp-1 at its published setting; prints RMSE / no prediction per sequence.
 """
 
 from __future__ import annotations
@@ -157,6 +162,38 @@ def one(folder: Path, key: str, h: int) -> dict[str, Any]:
     }
 
 
+def step_study(folders: list[Path]) -> None:
+    """Reset alone vs a reset that also scales the learning rate (see the module docstring)."""
+    for key in ("snap1", "uoro", "snap1-pub"):
+        name, params = METHODS[key]
+        for h in (5, 21):
+            for factor in (1.0, 0.5, 0.25):
+                ratios = []
+                for folder in folders:
+                    y, sp = load(folder)
+                    std = Standardizer(y[: sp["train"][1]])
+                    z = std.transform(y)
+                    test = slice(sp["test_from"] - 1, len(y))
+                    fc = get(name)(horizon=h, n_features=9, **params)
+                    original = fc._reset_model
+
+                    def reset(fc: Any = fc, original: Any = original, factor: float = factor
+                              ) -> None:
+                        if fc.events and fc.events[-1].reason.startswith("guard:"):
+                            fc.params["eta"] = float(fc.params["eta"]) * factor
+                        original()
+
+                    fc._reset_model = reset  # type: ignore[method-assign]
+                    run = run_online(fc, z)
+                    last = np.full_like(y, np.nan)
+                    last[h:] = y[:-h]
+                    ratios.append(rmse_mm(std.inverse(run.predicted), y, test)
+                                  / rmse_mm(last, y, test))
+                print(f"{key:>10} h={h:>2} factor {factor:<4g}: RMSE / no prediction "
+                      + " ".join(f"{r:.3f}" for r in ratios)
+                      + f"  mean {np.mean(ratios):.3f}  worst {np.max(ratios):.3f}", flush=True)
+
+
 def choose(results: dict, seqs: list[str]) -> tuple[str, float]:
     """Grid key with the lowest mean log RMSE ratio over ``seqs`` (all methods and horizons)."""
     keys = next(iter(results.values()))[seqs[0]]["grid"].keys()
@@ -186,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizons", type=int, nargs="+", default=[5, 21], help="samples")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--from-json", type=Path, help="analyse the results of an earlier run")
+    parser.add_argument("--step-study", action="store_true",
+                        help="reset alone vs learning-rate reduction at each guard reset")
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.from_json.read_text())["results"]
@@ -195,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     if not folders:
         print(f"{args.data}: no marker sequences", file=sys.stderr)
         return 2
+    if args.step_study:
+        step_study(folders)
+        return 0
     seqs = [f.name for f in folders]
     print(f"guard defaults: {DEFAULTS}; sequences {seqs}; 10 Hz, causal, test window, RMSE mm")
     results = {}  # "method h" -> seq -> result
