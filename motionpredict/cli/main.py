@@ -38,6 +38,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "results",
     "report",
     "gui",
+    "live",
+    "send",
 )
 
 EXIT_USER_ERROR = 2
