@@ -803,7 +803,7 @@ def run_evaluation(
             # tqdm's own ETA assumes every job costs the same; ours weighs them by method
             bar = tqdm(total=len(pending), desc="jobs", unit="job", file=sys.stderr,
                        initial=0, bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| "
-                       "{elapsed} elapsed, {postfix}")
+                       "{elapsed} elapsed{postfix}")  # tqdm puts ", " before the postfix
             bar.set_postfix_str(eta.text())
         try:
             for rec in results:

@@ -281,8 +281,9 @@ def summary_tables(data: ReportData, *, n_boot: int = 2000) -> list[Table]:
                 ["horizon", "best method", title, "no prediction " + title.split(" (")[0]
                  + " (mm)", "gain vs no prediction", "95 % interval of the gain",
                  "guarded forecasts", "all methods, best first"], rows,
-                f"{_scored_phrase(kj)}; error = mean over sequences of the mean over seeds "
-                f"({seeds_note(kj)}); gain = 100 x (1 - error / no prediction's error); "
+                f"{_scored_phrase(kj)}; error = mean over sequences"
+                + (" of the mean over seeds" if "±" in seeds_note(kj) else " (one seed)")
+                + "; gain = 100 x (1 - error / no prediction's error); "
                 "interval: percentile bootstrap resampling whole breathing cycles of each "
                 f"sequence's scored window ({n_boot} resamples, lowest seed); guarded forecasts:"
                 " forecasts replaced by the fallback (last value), summed over sequences and "

@@ -50,9 +50,11 @@ def _table_pages(table: Table) -> list[Figure]:
         fig = Figure(figsize=A4_LANDSCAPE)
         title = table.title + (f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else "")
         fig.text(0.03, 0.96, title, fontsize=11, weight="bold", va="top")
-        if table.note:
-            fig.text(0.03, 0.925, table.note, fontsize=8, color="0.35", va="top")
-        ax = fig.add_axes((0.03, 0.03, 0.94, 0.87))
+        note = textwrap.fill(table.note, 200) if table.note else ""
+        if note:
+            fig.text(0.03, 0.925, note, fontsize=8, color="0.35", va="top")
+        drop = 0.018 * note.count("\n")  # room for a note of several lines
+        ax = fig.add_axes((0.03, 0.03, 0.94, 0.87 - drop))
         ax.axis("off")
         if idx:
             t = ax.table(cellText=[cells[i] for i in idx], colLabels=header, loc="upper left",

@@ -86,7 +86,7 @@ def test_summary_table_picks_the_best_method_and_its_gain() -> None:
     assert lo <= round(want, 1) <= hi and hi - lo < 20
     assert guard == "3 (1.5 %)"
     assert [p.split()[0] for p in ranking.split(" < ")] == ["lms", "no-prediction", "zz-bad"]
-    assert "one seed" in table.note and "breathing cycles" in table.note
+    assert "(one seed)" in table.note and "breathing cycles" in table.note
 
 
 def test_two_sequences_average_and_guard_dash() -> None:
