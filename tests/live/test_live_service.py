@@ -1,0 +1,246 @@
+"""The live service with real parts over loopback: a pynetdicom SCU sends a phantom cine to
+``motionpredict live`` in a subprocess, a pyigtl-decoding client receives the answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motionpredict.cli.main import main
+from motionpredict.errors import ConfigurationError
+from motionpredict.live.frames import frame_from_file, geometry_matrix
+from motionpredict.live.igtl_client import RecordingClient
+from motionpredict.live.log import JsonLinesLog, read_log
+from motionpredict.live.replay import dicom_frames, send_cstore, send_folder
+from motionpredict.live.service import LiveService
+from motionpredict.live.session import LiveSession, parse_roi
+from motionpredict.live.slot import LatestSlot
+from motionpredict.phantom import make_cine
+from motionpredict.pipeline import OnlineFramePipeline
+from motionpredict.sequences import ImageSequence
+
+N_FRAMES, N_TRAIN, PERIOD_S = 40, 20, 0.25
+HORIZON = "500ms"  # 2 frames of 0.25 s
+
+
+@pytest.fixture(scope="module")
+def cine_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    seq = make_cine(seed=3, n_frames=N_FRAMES, shape=(64, 64), frame_period_s=PERIOD_S).sequence
+    return dicom_frames(seq, tmp_path_factory.mktemp("cine") / "series")
+
+
+def _offline(files: list[Path]) -> list:
+    """The offline pipeline on the same decoded frames: predictions of frames N_TRAIN.. ."""
+    frames = np.stack([frame_from_file(f, arrival_unix_s=0.0, arrival_perf_s=0.0).pixels
+                       for f in files])
+    seq = ImageSequence(frames=frames, spacing=(2.0, 2.0), times=np.arange(len(files)) * PERIOD_S)
+    pipe = OnlineFramePipeline(seq, method="lms", horizon_s=0.5, train_frames=N_TRAIN)
+    pipe.prepare()
+    return [pipe.process(t) for t in range(N_TRAIN, len(files))]
+
+
+def _wait_for(pred, timeout_s: float = 20.0) -> None:
+    end = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def _events(path: Path, kind: str) -> list[dict]:
+    return [r for r in read_log(path) if r["event"] == kind] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_live_subprocess_answers_every_frame_like_the_offline_pipeline(
+        cine_files: list[Path], tmp_path: Path) -> None:
+    log = tmp_path / "live.jsonl"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "motionpredict", "live", "--log", str(log), "--method", "lms",
+         "--horizon", HORIZON, "--train-frames", str(N_TRAIN), "--dicom-port", "0",
+         "--igtl-port", "0", "--roi", "20:40,20:44", "--duration", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        m = re.search(r"C-STORE 127\.0\.0\.1:(\d+) AE (\S+), OpenIGTLink 127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        dicom_port, igtl_port = int(m.group(1)), int(m.group(3))
+        client = RecordingClient(igtl_port)
+        _wait_for(lambda: any(r["event"] == "start" for r in read_log(log)))
+        time.sleep(0.2)  # the server has accepted the client
+        sent = send_cstore(cine_files[:N_TRAIN], port=dicom_port, period_s=0.02)
+        _wait_for(lambda: bool(_events(log, "model")))  # the model is built: no frame waits
+        # the rest, slower than the service; the sender dies after 8 frames and comes back
+        sent += send_cstore(cine_files[N_TRAIN:], port=dicom_port, period_s=0.08, abort_after=8)
+        _wait_for(lambda: len(client.of_type("STRING")) >= N_FRAMES, 10.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "40 frames received, 40 answered, 0 skipped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    client.close()
+    assert all(s.status == 0 for s in sent)
+    records = read_log(log)
+    assert records[0]["event"] == "start" and records[-1]["event"] == "stop"
+    stop = records[-1]
+    assert (stop["frames_received"], stop["frames_answered"], stop["skipped"]) == (40, 40, 0)
+    assert stop["settings"]["horizon"]["steps"] == 2
+    assert stop["settings"]["frame_period_source"] == "header"
+    frames = [r for r in records if r["event"] == "frame"]
+    assert [r["t"] for r in frames] == list(range(N_FRAMES))
+    assert [r["instance"] for r in frames] == [str(k + 1) for k in range(N_FRAMES)]
+    assert all(r["service_ms"] > 0 and r["wait_ms"] >= 0 for r in frames)
+    # causal predictions equal to the offline pipeline's on the same frames
+    offline = _offline(cine_files)
+    live = frames[N_TRAIN:]
+    assert [r["phase"] for r in live] == ["predicted"] * (N_FRAMES - N_TRAIN)
+    np.testing.assert_allclose([r["predicted_weights"] for r in live],
+                               [o.predicted_weights for o in offline], rtol=1e-5, atol=1e-4)
+    assert [r["target_t"] for r in live] == [o.target_t for o in offline]
+    # OpenIGTLink: one status per frame, in order; a transform and an image per prediction
+    strings = client.of_type("STRING")
+    import json
+
+    status = [json.loads(m.string) for _, m in strings]
+    assert [s["instance"] for s in status] == [str(k + 1) for k in range(N_FRAMES)]
+    assert status[-1]["horizon"].startswith("0.5 s (2 frames")
+    transforms = client.of_type("TRANSFORM")
+    assert len(transforms) == N_FRAMES - N_TRAIN
+    np.testing.assert_allclose([m.matrix[:3, 3] for _, m in transforms],
+                               [r["target_lps_mm"] for r in live], atol=1e-3)
+    images = client.of_type("IMAGE")
+    assert len(images) == N_FRAMES - N_TRAIN
+    np.testing.assert_allclose(images[-1][1].image[0], offline[-1].predicted_frame, atol=1e-5)
+    np.testing.assert_allclose(images[-1][1].ijk_to_world_matrix,
+                               geometry_matrix((2.0, 2.0)), atol=1e-5)
+    # the predicted target: the ROI centroid moved by the mean predicted field over the ROI
+    o = offline[-1]
+    mean = o.predicted_field_mm[20:40, 20:44].reshape(-1, 2).mean(0)
+    np.testing.assert_allclose(live[-1]["target_lps_mm"],
+                               [(20 + 43) / 2 * 2 + mean[1], (20 + 39) / 2 * 2 + mean[0], 0],
+                               atol=1e-3)
+    # end-to-end latency, send -> OpenIGTLink receive, for every frame
+    latency = np.array([t - s.sent_unix_s for (t, _), s in zip(strings, sent, strict=True)])
+    assert np.all(latency > 0) and np.all(latency < 5.0)
+
+
+class _SlowSession(LiveSession):
+    """A session that needs 30 ms per frame (a busy machine), so that a sender every 5 ms is
+    faster than the service whatever the test machine."""
+
+    def push(self, frame):  # type: ignore[no-untyped-def]
+        time.sleep(0.03)
+        return super().push(frame)
+
+
+def test_faster_sender_skips_are_counted_newest_wins(cine_files: list[Path],
+                                                     tmp_path: Path) -> None:
+    session = _SlowSession(method="lms", horizon="1steps", train_frames=10)
+    service = LiveService(session, JsonLinesLog(tmp_path / "fast.jsonl"))
+    rx = service.add_dicom(port=0)
+    runner = threading.Thread(target=service.run, kwargs={"duration_s": 60})
+    runner.start()
+    try:
+        send_cstore(cine_files, port=rx.port, period_s=0.005)
+        _wait_for(lambda: service.answered + service.slot.skipped >= N_FRAMES)
+    finally:
+        service.stop()
+        runner.join(timeout=20)
+    assert not runner.is_alive()
+    records = read_log(tmp_path / "fast.jsonl")
+    stop = records[-1]
+    assert stop["event"] == "stop"
+    frames = [r for r in records if r["event"] == "frame"]
+    skips = [r for r in records if r["event"] == "skip"]
+    assert stop["frames_received"] == N_FRAMES
+    assert stop["skipped"] == len(skips) > 0
+    assert stop["frames_answered"] == len(frames) == N_FRAMES - len(skips)
+    answered = [int(r["instance"]) for r in frames]
+    assert answered == sorted(answered)
+    assert sorted(answered + [int(r["instance"]) for r in skips]) == list(range(1, N_FRAMES + 1))
+    assert answered[-1] == N_FRAMES  # the newest frame is never the one dropped
+
+
+def test_watched_folder_takes_each_complete_file_once(cine_files: list[Path],
+                                                      tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    session = LiveSession(method="lms", horizon="1steps", train_frames=30)
+    service = LiveService(session, JsonLinesLog(tmp_path / "folder.jsonl"))
+    service.add_folder(inbox, settle_s=0.05)
+    runner = threading.Thread(target=service.run, kwargs={"duration_s": 60})
+    runner.start()
+    try:
+        send_folder(cine_files[:4], inbox, period_s=0.15)  # renamed into place
+        send_folder(cine_files[4:7], inbox, period_s=0.3, in_place=True)  # written in place
+        (inbox / ".hidden.dcm").write_bytes(cine_files[7].read_bytes())  # never taken
+        (inbox / "broken.dcm").write_bytes(b"not dicom")
+        _wait_for(lambda: service.answered >= 7 and service.rejected >= 1, 10.0)
+        time.sleep(0.3)
+    finally:
+        service.stop()
+        runner.join(timeout=20)
+    records = read_log(tmp_path / "folder.jsonl")
+    frames = [r for r in records if r["event"] == "frame"]
+    assert [r["instance"] for r in frames] == [str(k) for k in range(1, 8)]
+    assert all(r["source"] == "folder" and r["phase"] == "training" for r in frames)
+    rejected = [r for r in records if r["event"] == "rejected"]
+    assert len(rejected) == 1 and "broken.dcm" in rejected[0]["message"]
+    assert records[-1]["frames_received"] == 7 and records[-1]["skipped"] == 0
+
+
+def test_latest_slot_keeps_only_the_newest() -> None:
+    dropped: list[int] = []
+    slot: LatestSlot[int] = LatestSlot(on_skip=dropped.append)
+    for k in range(5):
+        slot.put(k)
+    assert (slot.get(0), slot.skipped, dropped) == (4, 4, [0, 1, 2, 3])
+    assert slot.get(0.01) is None
+    slot.put(7)
+    slot.close()
+    assert slot.put(8) is False and slot.get(0) == 7 and slot.get(0) is None
+
+
+def test_geometry_maps_pixel_indices_to_lps() -> None:
+    # rows run along -z (feet), columns along +y (posterior): a sagittal slice
+    m = geometry_matrix((1.5, 0.8), (10.0, -20.0, 30.0), (0, 1, 0, 0, 0, -1))
+    r, c = 4, 10
+    np.testing.assert_allclose(m @ [c, r, 0, 1],
+                               [10.0, -20.0 + c * 0.8, 30.0 - r * 1.5, 1.0])
+    np.testing.assert_allclose(abs(np.linalg.det(m[:3, :3])), 0.8 * 1.5)
+
+
+def test_roi_and_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert parse_roi("1:5,2:9") == (1, 5, 2, 9)
+    for bad in ("1:5", "5:1,0:3", "a:b,c:d"):
+        with pytest.raises(ConfigurationError):
+            parse_roi(bad)
+    log = tmp_path / "x.jsonl"
+    cases = [
+        ["--horizon", "soon"],
+        ["--horizon", "300ms", "--dicom-port", "-1"],
+        ["--horizon", "300ms", "--method", "no-such-method"],
+        ["--horizon", "300ms", "--train-frames", "2"],
+        ["--horizon", "300ms", "--watch", str(tmp_path / "missing")],
+    ]
+    for extra in cases:
+        assert main(["live", "--log", str(log), "--igtl-port", "-1", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("motionpredict live: error:") and "\n" not in err
+        assert not log.exists()
+    assert main(["send", "--phantom", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
