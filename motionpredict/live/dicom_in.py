@@ -52,9 +52,6 @@ class DicomReceiver:
                                  evt_handlers=[(evt.EVT_C_STORE, self._on_store),
                                                (evt.EVT_CONN_OPEN, self._on_open)])
         assert server is not None  # block=False returns the running server
-        # accepted connections inherit TCP_NODELAY: each response leaves at once (with Nagle's
-        # algorithm and delayed ACKs every C-STORE waits about 40-50 ms on Linux)
-        server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server = server
 
     @property
@@ -64,6 +61,8 @@ class DicomReceiver:
 
     @staticmethod
     def _on_open(event: Any) -> None:
+        """Each response leaves at once (TCP_NODELAY): with Nagle's algorithm and delayed ACKs
+        every C-STORE waits about 40-50 ms on Linux."""
         sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
