@@ -352,12 +352,14 @@ def settings_table(data: ReportData) -> Table:
         top, count = chosen.most_common(1)[0]
         rows.append([seq, m, mode, f"{h:g}", f"{js[0]['spec']['horizon_steps']}", top,
                      f"{count}/{len(js)}", f"{js[0]['result']['grid_size']}"])
-    return Table("Settings chosen on the validation window",
-                 ["sequence", "method", "mode", "h (s)", "h (frames)", "chosen",
-                  "seeds agreeing", "grid size"], rows,
+    header = ["sequence", "method", "mode", "h (s)", "h (frames)", "chosen", "seeds agreeing",
+              "grid size"]
+    if any(isinstance(j["result"].get("searched"), dict) for j in data.jobs):  # predict
+        return Table("Settings used (nothing chosen on a validation window)", header, rows,
+                     "the settings the run was given (defaults and --param values)")
+    return Table("Settings chosen on the validation window", header, rows,
                  "validation score: mean DVF error (cine) or RMSE (markers, 4DCT points) on "
-                 "validation "
-                 "targets no fit has seen")
+                 "validation targets no fit has seen; grid size 1: nothing searched")
 
 
 def _chosen_text(chosen: dict[str, Any]) -> str:

@@ -105,6 +105,8 @@ def test_predict_writes_frames_weights_metrics_and_a_deidentified_report(tmp_pat
     html = (out / "report.html").read_text()
     assert "hyper-parameters were chosen on the" not in html
     assert "Searched: nothing" in html and metrics["scored_window"]["name"] in html
+    assert "Settings used (nothing chosen on a validation window)" in html
+    assert "Settings chosen on the validation window" not in html
     for name in ("report.html", "metrics.json", "weights.csv", "results.sqlite"):
         blob = (out / name).read_bytes()
         assert b"ZZTESTPATIENT" not in blob and b"PID-98765" not in blob, name
