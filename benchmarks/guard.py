@@ -31,6 +31,7 @@ Usage::
         [--json /tmp/guard.json]
     .venv/bin/python benchmarks/guard.py --from-json /tmp/guard.json   # analysis only
     nice -n 5 .venv/bin/python benchmarks/guard.py --step-study   # reset vs step-size reduction
+    .venv/bin/python benchmarks/guard.py --timing   # cost of the guard per step
 
 ``--step-study``: the alternative to a plain reset, multiplying the RNN's learning rate by a
 factor (0.5, 0.25) at every guard reset, against the reset alone (factor 1), for SnAp-1 and UORO
@@ -162,6 +163,24 @@ def one(folder: Path, key: str, h: int) -> dict[str, Any]:
     }
 
 
+def timing(folders: list[Path]) -> None:
+    """Median wall time per step (ms) with the guard off and on, same run, best of 3."""
+    y, sp = load(folders[0])
+    z = Standardizer(y[: sp["train"][1]]).transform(y)
+    print(f"{folders[0].name}, h = 5, median ms per step (best of 3 runs each, interleaved):")
+    for key in ("linear", "rls", "snap1", "aggregator"):
+        name, params = METHODS[key]
+        best: dict[bool, float] = {}
+        for _ in range(3):
+            for on in (False, True):
+                run = run_online(get(name)(horizon=5, n_features=9, guard=on, **params), z,
+                                 fit_until=sp["offline_last_training_target"])
+                ms = float(np.median(run.step_ms[100:]))
+                best[on] = min(best.get(on, ms), ms)
+        print(f"  {key:>11}: guard off {best[False]:.4f}  on {best[True]:.4f}  "
+              f"(+{1e3 * (best[True] - best[False]):.1f} us)", flush=True)
+
+
 def step_study(folders: list[Path]) -> None:
     """Reset alone vs a reset that also scales the learning rate (see the module docstring)."""
     for key in ("snap1", "uoro", "snap1-pub"):
@@ -225,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path, help="analyse the results of an earlier run")
     parser.add_argument("--step-study", action="store_true",
                         help="reset alone vs learning-rate reduction at each guard reset")
+    parser.add_argument("--timing", action="store_true", help="cost of the guard per step")
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.from_json.read_text())["results"]
@@ -236,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.step_study:
         step_study(folders)
+        return 0
+    if args.timing:
+        timing(folders)
         return 0
     seqs = [f.name for f in folders]
     print(f"guard defaults: {DEFAULTS}; sequences {seqs}; 10 Hz, causal, test window, RMSE mm")
