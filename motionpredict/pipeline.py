@@ -371,6 +371,7 @@ class OnlineFramePipeline(_ForecastCore):
             "seed": self.seed,
             "method_params": dict(self.forecaster.params) if hasattr(self, "forecaster")
             else self.method_params,
+            "guard": _guard_settings(self),
             "lk_params": _params_dict(self.lk_params),
             "backend": self.backend,
             "device": self.device,
@@ -551,6 +552,7 @@ class OnlineMarkerPipeline(_ForecastCore):
             "offline_fit_until": self.offline_fit_until, "seed": self.seed,
             "method_params": dict(self.forecaster.params) if hasattr(self, "forecaster")
             else self.method_params,
+            "guard": _guard_settings(self),
         }
 
     def _ahead(self, i: int) -> np.ndarray | None:
@@ -585,6 +587,12 @@ class OnlineMarkerPipeline(_ForecastCore):
                             positions=self.trajectories.positions[t],
                             predicted_positions=pred.reshape(-1, 3), stage_ms=ms, mode=self.mode,
                             guarded=self.last_guarded)
+
+
+def _guard_settings(pipe: Any) -> dict[str, Any] | None:
+    """The forecaster's plausibility-guard settings (``None`` before it exists)."""
+    fc = getattr(pipe, "forecaster", None)
+    return None if fc is None else dict(vars(fc.guard_settings))
 
 
 def _params_dict(params: Any) -> dict[str, Any] | None:

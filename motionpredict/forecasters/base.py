@@ -456,13 +456,15 @@ class Forecaster(ABC):
         return {hp.name: (hp.grid or (hp.default,)) for hp in cls.hyperparameters}
 
     def describe(self) -> dict[str, Any]:
-        """Return a JSON-able description: name, mode, horizon, seed and parameters."""
+        """Return a JSON-able description: name, mode, horizon, seed, parameters and the guard's
+        settings."""
         return {
             "method": self.name,
             "mode": self.mode,
             "horizon_samples": self.horizon,
             "seed": self.seed,
             "params": dict(self.params),
+            "guard": dict(vars(self.guard_settings)),
         }
 
 

@@ -78,3 +78,14 @@ def test_viewer_counts_guarded_forecasts(traj) -> None:
     text = m.report_text()
     assert "guarded forecasts |" in text
     assert f"| {ng} of 200 |" in text
+
+
+def test_settings_record_the_guard(traj) -> None:
+    """An override through the method parameters is recorded with the run's settings."""
+    pipe = OnlineMarkerPipeline(traj, method="rls", horizon_s=0.3, train_samples=200,
+                                method_params={"guard_ratio": 2.5, "guard_window": 20})
+    pipe.prepare()
+    rec = pipe.settings()["guard"]
+    assert rec["ratio"] == 2.5 and rec["window"] == 20 and rec["margin"] == 1.0
+    assert "guard_ratio" not in pipe.settings()["method_params"]
+    assert pipe.forecaster.describe()["guard"] == rec
