@@ -49,7 +49,7 @@ from motionpredict.evaluation.protocol import (
     splits_from_sidecar,
     steps_for,
 )
-from motionpredict.evaluation.store import ResultStore
+from motionpredict.evaluation.store import ResultStore, check_same_config, config_fingerprint
 from motionpredict.forecasters import guard_summary
 from motionpredict.sequences import ImageSequence, PointTrajectories
 
@@ -743,6 +743,7 @@ def run_evaluation(
     scheduler: Any = None,
     progress: bool = True,
     on_done: Callable[[dict[str, Any]], None] | None = None,
+    force: bool = False,
 ) -> RunSummary:
     """Run (or resume) a batch evaluation into a run folder.
 
@@ -764,19 +765,42 @@ def run_evaluation(
         Show a progress bar with ETA on stderr.
     on_done
         Called with each finished job's record after it is stored.
+    force
+        Delete an existing run folder first (after every input was read successfully).
+
+    Raises
+    ------
+    ConfigurationError
+        No sequence could be read (nothing is created); the folder holds results and neither
+        ``resume`` nor ``force`` is given; ``resume`` with a configuration whose fingerprint
+        differs from the stored one (the message lists what differs).
     """
+    import shutil
+
     from motionpredict import __version__
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[dict[str, Any], str]] = []
-    all_jobs = build_jobs(cfg, run_dir, failures)
+    all_jobs = build_jobs(cfg, run_dir, failures)  # every input is read before anything is written
+    if failures and not all_jobs:  # nothing to run: a user error, not a run of failed jobs
+        spec, message = failures[0]
+        more = f" (and {len(failures) - 1} more sequence(s))" if len(failures) > 1 else ""
+        raise ConfigurationError(f"{cfg.source or 'configuration'}: no sequence could be read"
+                                 f"{more}: {message.split(': ', 1)[-1]}")
+    if force and run_dir.exists():
+        if resume:
+            raise ConfigurationError("--force replaces the run folder and --resume completes it; "
+                                     "pass one of them")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     with ResultStore(run_dir) as store:
         done = store.done_keys()
         if done and not resume:
             raise ConfigurationError(
                 f"{run_dir}: the run folder already holds {len(done)} results; pass --resume to "
-                "complete it or choose another --out")
+                "complete it, --force to replace it, or choose another --out")
+        check_same_config(store, cfg.as_dict(), run_dir)
+        store.set_meta("fingerprint", config_fingerprint(cfg.as_dict()))
         for spec, message in failures:  # sequences that could not be loaded
             name = spec.get("name") or Path(spec.get("path", "?")).name
             store.put(content_hash("load-failure", spec)[:24],
