@@ -344,7 +344,8 @@ def run_group(args: argparse.Namespace, group: str, specs: list[dict[str, Any]],
             seeds=list(range(args.seeds)), horizons_steps=args.horizons,
             n_components=[1, 2, 3] if args.grid == "reduced" else [1, 2, 3, 4],
             grids=grids(group, ms, args.grid, markers), jobs=args.jobs, name=group,
-            cache_dir=cache, rnn_backend=args.rnn_backend)
+            cache_dir=cache, rnn_backend=args.rnn_backend,
+            grid="published")  # entries not overridden above: the declared (published) grids
         summ = run_evaluation(cfg, out, resume=True, progress=True)
         print(f"# {group} {ms} {modes}: {summ.total} jobs ({summ.computed} run now, "
               f"{summ.skipped} resumed, {summ.errors} errors)", flush=True)
