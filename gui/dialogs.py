@@ -8,6 +8,7 @@ traceback of unexpected errors under "Show Details".
 from __future__ import annotations
 
 import math
+import re
 from typing import TypedDict
 
 from PySide6.QtCore import Qt
@@ -41,6 +42,19 @@ def show_error(parent: QWidget | None, title: str, message: str, details: str = 
     return box
 
 
+def gui_wording(message: str) -> str:
+    """A loader's message with the command-line options of ``motionpredict gui`` (and the dialog).
+
+    The loaders name the options of ``predict``/``info`` (``--spacing MM``, ``--frame-period S``);
+    the GUI's are ``--spacing-mm MM`` and ``--frame-period-ms MS``, and the dialog takes both.
+    """
+    out = re.sub(r"--spacing(?![-\w]) ?(MM)?", "--spacing-mm MM", message)
+    out = re.sub(r"--frame-period(?![-\w]) ?(S\b)?", "--frame-period-ms MS", out)
+    if out != message:
+        out += " (or type the values below)"
+    return out
+
+
 def parse_positive_floats(text: str, what: str) -> tuple[float, ...]:
     """Parse ``"1.5"`` or ``"2.5, 2, 2"`` into positive finite floats.
 
@@ -72,6 +86,8 @@ class MetadataDialog(QDialog):
         The loader's message saying what is missing.
     need_spacing, need_period
         Which quantities are required (the others may stay empty: the file's value is used).
+    spacing_mm, frame_period_s
+        Values typed before for this source (mm, s): shown in the fields, kept when left as is.
     """
 
     def __init__(
@@ -81,6 +97,8 @@ class MetadataDialog(QDialog):
         *,
         need_spacing: bool,
         need_period: bool,
+        spacing_mm: float | tuple[float, ...] | None = None,
+        frame_period_s: float | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -96,6 +114,7 @@ class MetadataDialog(QDialog):
         intro.setWordWrap(True)
         intro.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(intro)
+        self.intro = intro
         form = QFormLayout()
         self.spacing_edit = QLineEdit()
         self.spacing_edit.setPlaceholderText(
@@ -103,6 +122,11 @@ class MetadataDialog(QDialog):
         )
         self.period_edit = QLineEdit()
         self.period_edit.setPlaceholderText("e.g. 314" if need_period else "(from the file)")
+        if spacing_mm is not None:
+            sp = spacing_mm if isinstance(spacing_mm, tuple) else (spacing_mm,)
+            self.spacing_edit.setText(", ".join(f"{v:g}" for v in sp))
+        if frame_period_s is not None:
+            self.period_edit.setText(f"{frame_period_s * 1e3:g}")
         form.addRow("Pixel spacing (mm)" + (" *" if need_spacing else ""), self.spacing_edit)
         form.addRow("Frame period (ms)" + (" *" if need_period else ""), self.period_edit)
         layout.addLayout(form)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -55,12 +55,15 @@ from motionpredict.viewer_model import (
     ModelEvent,
     PipelineFactory,
     Prepared,
+    ReplayClock,
     ViewerModel,
+    method_color,
     roi_from_provenance,
+    roi_slices_from_provenance,
     settings_from_evaluation_config,
 )
 
-from .dialogs import MetadataDialog, PhantomDialog, show_error
+from .dialogs import MetadataDialog, PhantomDialog, gui_wording, show_error
 from .latency_panel import LatencyPanel
 from .ortho_views import OrthoViews
 from .plots import PlotPanel
@@ -152,6 +155,10 @@ class MainWindow(QMainWindow):
 
         self.tick_timer = QTimer(self)
         self.tick_timer.setSingleShot(True)
+        # a coarse timer fires up to 5 % late: precise, and scheduled against an absolute clock
+        self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.replay_clock = ReplayClock(1.0)
+        self._metadata_given: tuple[str, Any, Any] | None = None  # (path, spacing, period)
         self.tick_timer.timeout.connect(self._request_frame)
 
         w = self.worker
@@ -195,12 +202,13 @@ class MainWindow(QMainWindow):
         self.method_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         for name in available():
             item = QListWidgetItem(name)
+            item.setForeground(QColor(method_color(name)))  # the method's colour in the plots
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.method_list.addItem(item)
         self.method_list.setMaximumHeight(110)
         self.method_list.itemChanged.connect(self._apply_settings)
-        form.addRow(QLabel("Methods (first checked = shown)"))
+        form.addRow(QLabel("Methods (the first checked in the list is shown)"))
         form.addRow(self.method_list)
         self.horizon_radio = QRadioButton("Horizon")
         self.latency_radio = QRadioButton("Compensate latency")
@@ -465,6 +473,7 @@ class MainWindow(QMainWindow):
         self.pending = None
         self.run_to = None
         self.play_after_prepare = False
+        self._update_play_button()
         self.tick_timer.stop()
         self.progress.setVisible(False)
         self.jump_spin.setRange(0, max(0, self.model.n_frames - 1))
@@ -489,7 +498,12 @@ class MainWindow(QMainWindow):
         self._render_views()
 
     def _on_playing(self, event: ModelEvent) -> None:
-        self.play_button.setText("❚❚ Pause" if event.value else "▶ Play")
+        self._update_play_button()
+
+    def _update_play_button(self) -> None:
+        """Pause while playing or preparing to play; Play otherwise."""
+        running = self.model.playing or self.play_after_prepare
+        self.play_button.setText("❚❚ Pause" if running else "▶ Play")
 
     def _update_labels(self) -> None:
         m = self.model
@@ -500,9 +514,13 @@ class MainWindow(QMainWindow):
         first = "-" if m.first_frame is None else str(m.first_frame)
         ng, ni = m.guarded_count()
         guard = f"; guarded forecasts {ng} of {ni}" if ng else ""  # plausibility guard fallbacks
+        warm = "".join(
+            f"; {name} warming up (last value) for {left} more sample(s)"
+            for name, left in m.warming_up.items()
+        )
         self.frame_label.setText(
             f"frame {max(m.position, 0)} shown; newest acquired {max(m.newest, -1)} of "
-            f"{m.n_frames - 1}; replay starts at {first}{guard}"
+            f"{m.n_frames - 1}; replay starts at {first}{guard}{warm}"
         )
         eff = m.effective_fps
         eff_text = "–" if eff != eff else f"{eff:.2f}"
@@ -520,9 +538,7 @@ class MainWindow(QMainWindow):
             for i in range(self.method_list.count())
             if self.method_list.item(i).checkState() == Qt.CheckState.Checked
         )
-        # keep the current primary method first when it is still checked
-        current = [m for m in self.model.settings.methods if m in methods]
-        methods = tuple(current + [m for m in methods if m not in current])
+        # list order: the first checked method in the list is the one shown
         latency = self.latency_radio.isChecked()
         changes = {
             "methods": methods,
@@ -535,11 +551,15 @@ class MainWindow(QMainWindow):
         s = self.model.settings
         if all(getattr(s, k) == v for k, v in changes.items()):
             return
+        was_playing = self.model.playing or self.play_after_prepare
         try:
             self.model.update_settings(**changes)
         except ConfigurationError as exc:
             self.report_error("Invalid settings", exc)
             self._sync_controls()
+            return
+        if was_playing:  # a change during replay: prepare the new pipelines and go on playing
+            self.play()
 
     def _set_display(self, **changes: Any) -> None:
         if self._syncing:
@@ -562,6 +582,8 @@ class MainWindow(QMainWindow):
         if self._syncing:
             return
         self.model.set_speed(value)
+        if self.model.playing:
+            self.replay_clock.start(self.model.frame_period_s / self.model.speed)
         self._update_labels()
 
     # ================================================================== opening
@@ -593,6 +615,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self.model.set_playing(False)
         self._reset_run()
+        self._metadata_given = (str(path), spacing_mm, frame_period_s)
         self.statusBar().showMessage(f"loading {path}…")
 
         def load() -> Any:
@@ -639,7 +662,8 @@ class MainWindow(QMainWindow):
         if not isinstance(seq, ImageSequence):
             raise ConfigurationError(f"{source}: not an image sequence")
         roi = roi_from_provenance(seq)
-        self.model.set_sequence(seq, source=source, tumour_mask=mask, roi=roi)
+        self.model.set_sequence(seq, source=source, tumour_mask=mask, roi=roi,
+                                roi_slices=roi_slices_from_provenance(seq))
         self.statusBar().showMessage(f"opened {source}", 8000)
 
     def _run_task(
@@ -806,6 +830,7 @@ class MainWindow(QMainWindow):
             return
         if not self.prepared:
             self.play_after_prepare = True
+            self._update_play_button()
             self._prepare()
             return
         if m.newest >= m.n_frames - 1:
@@ -817,6 +842,7 @@ class MainWindow(QMainWindow):
         gc.freeze()
         m.set_playing(True)
         m.record_tick()
+        self.replay_clock.start(m.frame_period_s / m.speed)
         self._continue()
 
     def pause(self) -> None:
@@ -830,6 +856,7 @@ class MainWindow(QMainWindow):
         if self.model.playing or self.play_after_prepare:
             self.play_after_prepare = False
             self.pause()
+            self._update_play_button()
         else:
             self.play()
 
@@ -882,9 +909,11 @@ class MainWindow(QMainWindow):
                 self.run_to = None
             return
         if m.playing:
-            due = self.last_request_s + m.frame_period_s / m.speed
-            delay = max(0.0, due - time.perf_counter())
-            self.tick_timer.start(round(delay * 1000))
+            delay = self.replay_clock.delay_s()
+            if delay <= 0.0:
+                self._request_frame()
+            else:
+                self.tick_timer.start(max(1, round(delay * 1000)))
 
     def _request_frame(self) -> None:
         if self.busy or not self.prepared:
@@ -892,6 +921,8 @@ class MainWindow(QMainWindow):
         self.busy = True
         self.pending = "frame"
         self.last_request_s = time.perf_counter()
+        if self.model.playing:
+            self.replay_clock.requested()
         self.worker.request_frame(self.generation)
 
     def _on_frame_ready(self, generation: int, output: FrameOutput) -> None:
@@ -924,6 +955,7 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.pause()
         self.play_after_prepare = False
+        self._update_play_button()
         if kind == "load" and isinstance(exc, MissingMetadataError):
             self._ask_metadata(exc)
             return
@@ -938,18 +970,26 @@ class MainWindow(QMainWindow):
     def _ask_metadata(self, exc: MissingMetadataError) -> None:
         path = getattr(self, "_task_path", None)
         need_spacing, need_period = MetadataDialog.needs_from_message(str(exc))
+        # what was typed for this path before stays (the loader reports one gap at a time)
+        given = self._metadata_given
+        spacing0, period0 = (given[1], given[2]) if given and given[0] == str(path) else (None,
+                                                                                           None)
         dlg = MetadataDialog(
             str(path),
-            str(exc),
+            gui_wording(str(exc)),
             need_spacing=need_spacing,
             need_period=need_period,
+            spacing_mm=spacing0,
+            frame_period_s=period0,
             parent=self,
         )
         self.metadata_dialog = dlg
 
         def accepted() -> None:
             if path is not None:
-                self.open_path(path, spacing_mm=dlg.spacing_mm, frame_period_s=dlg.frame_period_s)
+                spacing = dlg.spacing_mm if dlg.spacing_mm is not None else spacing0
+                period = dlg.frame_period_s if dlg.frame_period_s is not None else period0
+                self.open_path(path, spacing_mm=spacing, frame_period_s=period)
 
         dlg.accepted.connect(accepted)
         dlg.open()

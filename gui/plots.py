@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from motionpredict.io.atomic import atomic_path
 from motionpredict.sequences import PointTrajectories
-from motionpredict.viewer_model import ViewerModel
+from motionpredict.viewer_model import ViewerModel, method_color
 
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 DPI = 100.0
@@ -157,9 +157,9 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
             fontsize=8,
         )
         aw.legend(fontsize=7, ncol=min(2 * n_comp, 6), loc="upper left")
-        for i, (method, (t, e)) in enumerate(data.errors.items()):
-            if e.size:
-                ae.plot(t, e, color=COLORS[i % len(COLORS)], lw=1.2, label=method)
+        for method, (t, e) in data.errors.items():
+            if e.size:  # one colour per method, fixed by the registry (never two alike)
+                ae.plot(t, e, color=method_color(method), lw=1.2, label=method)
         ae.set_title(
             "error of each prediction vs its acquired target"
             + ("" if data.quantity.startswith("marker") else " (registration)"),

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -60,6 +61,87 @@ COMPARE_MODES: tuple[CompareMode, ...] = ("difference", "blend", "checkerboard")
 #: How the predicted displacement field is drawn over the predicted frame.
 FieldDisplay = Literal["none", "arrows", "grid"]
 FIELD_DISPLAYS: tuple[FieldDisplay, ...] = ("none", "arrows", "grid")
+
+#: One colour per forecasting method, by the method's position in the registry
+#: (``motionpredict.forecasters.available()``): matplotlib's ``tab20`` order with the ten ``tab10``
+#: colours first, so that up to ten methods never share a colour and a method keeps its colour
+#: from one run to the next whatever else is checked.
+METHOD_PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+    "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+def method_color(method: str) -> str:
+    """The colour (``"#rrggbb"``) of ``method``: fixed by its position in the registry."""
+    from motionpredict.forecasters import available
+
+    names = available()
+    i = names.index(method) if method in names else len(names) + sum(map(ord, method))
+    return METHOD_PALETTE[i % len(METHOD_PALETTE)]
+
+
+def warmup_samples_left(forecaster: Any) -> int | None:
+    """Samples a forecaster still needs before it forecasts (``None`` when it forecasts).
+
+    A forecaster that estimates its model from a window of past samples first (the Kalman
+    oscillator: ``window / 2`` samples) returns the last value meanwhile, i.e. behaves as no
+    prediction; this says so. Recognised by its ``omega`` attribute (``None`` until the first
+    estimate) and its ``window`` hyper-parameter.
+    """
+    if not hasattr(forecaster, "omega") or forecaster.omega is not None:
+        return None
+    params = getattr(forecaster, "params", {}) or {}
+    win = params.get("window")
+    seen = getattr(forecaster, "_seen", None)
+    if win is None or seen is None:
+        return 1
+    return max(int(win) // 2 - int(seen), 1)
+
+
+class ReplayClock:
+    """Paces a replay against an absolute clock (no drift from late timer events).
+
+    Frame ``k`` of a replay started at ``t0`` is due at ``t0 + k P`` (``P`` = frame period /
+    speed, s), whatever the lateness of the timer that fired for the frames before: a timer that
+    fires 1 ms late every time delays each frame by 1 ms but not the rate. When the computation
+    is slower than ``P`` the next frame is requested as soon as the previous one is done, and the
+    schedule is re-anchored so that no burst of catch-up frames follows (at most one period of
+    lateness is made up).
+
+    Parameters
+    ----------
+    period_s
+        Time between two requested frames in s (frame period / speed).
+    clock
+        Monotonic clock in s (``time.perf_counter`` by default; tests inject their own).
+    """
+
+    def __init__(self, period_s: float, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock or time.perf_counter
+        self.period_s = _check_period(period_s)
+        self._next: float | None = None
+
+    def start(self, period_s: float | None = None) -> None:
+        """(Re)start the schedule now: the first frame is due immediately."""
+        if period_s is not None:
+            self.period_s = _check_period(period_s)
+        self._next = self.clock()
+
+    def delay_s(self) -> float:
+        """Seconds until the next frame is due (0 when it is due already)."""
+        if self._next is None:
+            return 0.0
+        return max(0.0, self._next - self.clock())
+
+    def requested(self) -> None:
+        """Note that the due frame was requested now; schedule the next one."""
+        now = self.clock()
+        due = now if self._next is None else self._next
+        # slower than the period (due long past): make up at most one period, never a burst
+        self._next = max(due, now - self.period_s) + self.period_s
 
 
 # ---------------------------------------------------------------------------------------- events
@@ -340,11 +422,15 @@ class FrameOutput:
         ``{method: FrameResult}`` of each pipeline.
     read_ms
         Time in ms to fetch frame ``t`` (in a replay: copy it out of the in-memory sequence).
+    warming_up
+        ``{method: samples left}`` for the methods still warming up (their forecast is the last
+        value, as no prediction's, until they have seen enough samples).
     """
 
     t: int
     results: dict[str, ResultLike]
     read_ms: float
+    warming_up: dict[str, int] = dc_field(default_factory=dict)
 
 
 @dataclass
@@ -364,6 +450,10 @@ class Prepared:
     first_frame: int
     horizon_steps: int
     training_weights: dict[str, np.ndarray]
+
+
+#: Progress units of one method's preparation (see :meth:`FrameProcessor.prepare`).
+PROGRESS_UNITS = 1000
 
 
 class FrameProcessor:
@@ -401,8 +491,11 @@ class FrameProcessor:
     def prepare(self, progress: Callable[[int, int], None] | None = None) -> Prepared:
         """Build and prepare every pipeline (registration of training frames, PCA fit...).
 
-        ``progress(done, total)`` counts over all methods. Returns what the model needs to start
-        the replay (:meth:`ViewerModel.begin`).
+        ``progress(done, total)`` counts over all methods in :data:`PROGRESS_UNITS` per method:
+        a pipeline's own reports (the registration of its training frames) fill 90 % of its
+        share, the rest (PCA fit, forecaster warm-up) is reported when its ``prepare`` returns,
+        so ``done == total`` means ready. Returns what the model needs to start the replay
+        (:meth:`ViewerModel.begin`).
         """
         k = self.horizon_steps
         horizon_s = k * period_of(self.sequence)
@@ -423,10 +516,13 @@ class FrameProcessor:
             )
 
             def forward(done: int, total: int, i: int = i) -> None:
-                if progress is not None:
-                    progress(i * total + done, n_methods * total)
+                if progress is not None and total > 0:
+                    part = int(0.9 * PROGRESS_UNITS * min(max(done, 0), total) / total)
+                    progress(i * PROGRESS_UNITS + part, n_methods * PROGRESS_UNITS)
 
             pipe.prepare(forward)
+            if progress is not None:
+                progress((i + 1) * PROGRESS_UNITS, n_methods * PROGRESS_UNITS)
             if int(pipe.horizon_steps) != k:
                 raise ConfigurationError(
                     f"pipeline for {method!r} chose a horizon of {pipe.horizon_steps} frames "
@@ -467,7 +563,12 @@ class FrameProcessor:
         read_ms = (time.perf_counter() - t0) * 1e3
         results = {m: p.process(t) for m, p in self.pipelines.items()}
         self.next_t = t + 1
-        return FrameOutput(t=t, results=results, read_ms=read_ms)
+        warming = {}
+        for m, p in self.pipelines.items():
+            left = warmup_samples_left(getattr(p, "forecaster", None))
+            if left is not None:
+                warming[m] = left
+        return FrameOutput(t=t, results=results, read_ms=read_ms, warming_up=warming)
 
     @property
     def finished(self) -> bool:
@@ -724,6 +825,13 @@ class ViewerModel:
     roi
         Optional region of interest in pixels on the reference grid: ``(row0, col0, row1, col1)``
         (end exclusive).
+    roi_slices
+        Optional slice range ``(slice0, slice1)`` of the ROI of a volume (end exclusive).
+    warming_up
+        ``{method: samples left}`` of the methods still warming up at the newest frame.
+    warmup_frames
+        ``{method: [t, ...]}`` frames at which a method was still warming up (its forecast was
+        the last value).
     settings
         The current :class:`PredictionSettings`.
     display
@@ -752,6 +860,9 @@ class ViewerModel:
         self.source: str = ""
         self.tumour_mask: np.ndarray | None = None
         self.roi: tuple[int, int, int, int] | None = None
+        self.roi_slices: tuple[int, int] | None = None
+        self.warming_up: dict[str, int] = {}
+        self.warmup_frames: dict[str, list[int]] = {}
         self.settings = PredictionSettings()
         self.display = DisplayOptions()
         self.speed: float = 1.0
@@ -776,9 +887,14 @@ class ViewerModel:
         source: str = "",
         tumour_mask: np.ndarray | None = None,
         roi: tuple[int, int, int, int] | None = None,
+        roi_slices: tuple[int, int] | None = None,
     ) -> None:
         """Open an image sequence (or marker trajectories); drop all results; reset the
-        window/level and the position."""
+        window/level and the position.
+
+        ``roi`` is ``(row0, col0, row1, col1)`` and ``roi_slices`` ``(slice0, slice1)`` (volumes
+        only), 0-based, end exclusive; field errors are averaged over the box they span.
+        """
         if not isinstance(sequence, (ImageSequence, PointTrajectories)):
             raise ValidationError(
                 "the viewer replays image sequences or marker trajectories, got "
@@ -789,7 +905,7 @@ class ViewerModel:
             raise ValidationError(f"{source or 'sequence'}: {n} frame(s); at least 3 are needed")
         _check_period(period_of(sequence))
         if isinstance(sequence, PointTrajectories):
-            if tumour_mask is not None or roi is not None:
+            if tumour_mask is not None or roi is not None or roi_slices is not None:
                 raise ValidationError("marker trajectories have no image for a mask or a ROI")
         else:
             if tumour_mask is not None:
@@ -805,11 +921,19 @@ class ViewerModel:
                 if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
                     raise ValidationError(f"ROI {roi} is outside the {h}x{w} frame")
                 roi = (r0, c0, r1, c1)
+            if roi_slices is not None:
+                z0, z1 = (int(v) for v in roi_slices)
+                if sequence.ndim != 3 or not 0 <= z0 < z1 <= sequence.shape[0]:
+                    raise ValidationError(
+                        f"ROI slices {roi_slices} do not fit the frames of shape {sequence.shape}"
+                    )
+                roi_slices = (z0, z1)
         self.sequence = sequence
         self.source = source or sequence.provenance.source
         self.tumour_mask = tumour_mask
         self.roi = roi
-        self.playing = False
+        self.roi_slices = roi_slices
+        self.set_playing(False)
         if isinstance(sequence, ImageSequence):
             window, level = auto_window(sequence.frames)
             slice_index = sequence.shape[0] // 2 if sequence.ndim == 3 else 0
@@ -832,7 +956,7 @@ class ViewerModel:
         if self.sequence is not None:
             new.horizon_steps(period_of(self.sequence))
         self.settings = new
-        self.playing = False
+        self.set_playing(False)
         self._clear_results()
         self.events.settings.emit(new)
         return new
@@ -888,6 +1012,8 @@ class ViewerModel:
         self.timings = {}
         self._moved_masks = {}
         self._field_errors = {}
+        self.warming_up = {}
+        self.warmup_frames = {}
         self.position = -1
         self.newest = -1
         self.first_frame = None
@@ -899,7 +1025,7 @@ class ViewerModel:
 
     def reset_results(self) -> None:
         """Drop every result (e.g. before re-running with a new pipeline)."""
-        self.playing = False
+        self.set_playing(False)
         self._clear_results()
 
     def begin(self, prepared: Prepared) -> None:
@@ -950,6 +1076,9 @@ class ViewerModel:
         stages = {"read": float(output.read_ms)}
         stages.update({k: float(v) for k, v in primary.stage_ms.items()})
         self.timings[t] = stages
+        self.warming_up = dict(output.warming_up)
+        for method in output.warming_up:
+            self.warmup_frames.setdefault(method, []).append(t)
         self.newest = t
         self.events.frame_added.emit(t)
         if move:
@@ -1318,9 +1447,12 @@ class ViewerModel:
             return None
         diff = np.asarray(issued.predicted_field_mm, np.float64) - np.asarray(lk, np.float64)
         norm = np.sqrt(np.sum(diff * diff, axis=-1))
-        if self.roi is not None and norm.ndim == 2:
+        if self.roi is not None:
             r0, c0, r1, c1 = self.roi
-            norm = norm[r0:r1, c0:c1]
+            norm = norm[..., r0:r1, c0:c1]  # rows and columns: the last two axes (2D or 3D)
+        if self.roi_slices is not None and norm.ndim == 3:
+            z0, z1 = self.roi_slices
+            norm = norm[z0:z1]
         return float(norm.mean())
 
     def image_error_series(self, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -1512,10 +1644,31 @@ class ViewerModel:
         lines.append("\nGuarded forecasts: issued forecasts the plausibility guard replaced by the "
                      "last value (implausible, or the method's recent error far above no "
                      "prediction's).")
-        if self.roi is not None:
-            lines.append(f"\nField errors are averaged over the ROI (rows, cols) {self.roi}.")
+        if self.roi is not None or self.roi_slices is not None:
+            lines.append("\n" + self.roi_text())
+        else:
+            lines.append("\nField errors are averaged over the whole "
+                         + ("volume." if self.image_sequence is not None
+                            and self.image_sequence.ndim == 3 else "image."))
+        for method, frames in self.warmup_frames.items():
+            lines.append(
+                f"\n{method} was warming up (forecast = last value, as no prediction) for "
+                f"{len(frames)} replayed frame(s), {frames[0]}..{frames[-1]}."
+            )
         lines.append("")
         return "\n".join(lines)
+
+    def roi_text(self) -> str:
+        """Where field errors are averaged, in words (0-based, end exclusive)."""
+        parts = []
+        if self.roi_slices is not None:
+            parts.append(f"slices {self.roi_slices[0]}..{self.roi_slices[1] - 1}")
+        if self.roi is not None:
+            r0, c0, r1, c1 = self.roi
+            parts.append(f"rows {r0}..{r1 - 1}, columns {c0}..{c1 - 1}")
+        else:
+            parts.append("every row and column")
+        return "Field errors are averaged over the ROI: " + "; ".join(parts) + " (0-based)."
 
     def summary(self) -> Mapping[str, Any]:
         """JSON-able state: source, settings, position and latency statistics."""
@@ -1538,6 +1691,7 @@ class ViewerModel:
 __all__ = [
     "COMPARE_MODES",
     "FIELD_DISPLAYS",
+    "METHOD_PALETTE",
     "STAGES",
     "DisplayOptions",
     "Event",
@@ -1546,6 +1700,7 @@ __all__ = [
     "LatencyStats",
     "ModelEvent",
     "PredictionSettings",
+    "ReplayClock",
     "ViewerEvents",
     "ViewerModel",
     "apply_window",
@@ -1555,9 +1710,12 @@ __all__ = [
     "default_pipeline_factory",
     "field_in_plane",
     "mask_contours",
+    "method_color",
     "move_points",
     "roi_from_provenance",
+    "roi_slices_from_provenance",
     "settings_from_evaluation_config",
+    "warmup_samples_left",
 ]
 
 
@@ -1648,3 +1806,32 @@ def roi_from_provenance(sequence: ImageSequence) -> tuple[int, int, int, int] | 
     if not (0 <= box[0] < box[2] <= h and 0 <= box[1] < box[3] <= w):
         return None
     return box
+
+
+def roi_slices_from_provenance(sequence: ImageSequence) -> tuple[int, int] | None:
+    """The slice range ``(slice0, slice1)`` (0-based, end exclusive) of a volume's ROI.
+
+    From the ``z`` entry (1-based inclusive, as in ``motionpredict.ct4d.roi_mask_xyz``) of the
+    ROI found like :func:`roi_from_provenance`; ``None`` for 2D frames, without a ``z`` range,
+    or when it does not fit the volume.
+    """
+    import json
+
+    if sequence.ndim != 3:
+        return None
+    extra = sequence.provenance.extra if isinstance(sequence.provenance.extra, dict) else {}
+    roi = extra.get("roi")
+    if roi is None and extra.get("sidecar"):
+        try:
+            roi = json.loads(Path(extra["sidecar"]).read_text(encoding="utf-8")).get("roi")
+        except (OSError, ValueError, AttributeError):
+            roi = None
+    if not isinstance(roi, dict) or "z" not in roi:
+        return None
+    try:
+        z0, z1 = (int(v) for v in roi["z"])
+    except (TypeError, ValueError):
+        return None
+    if not 1 <= z0 <= z1 <= sequence.shape[0]:
+        return None
+    return z0 - 1, z1
