@@ -28,10 +28,12 @@ DETAIL_METRICS: dict[str, list[tuple[str, str]]] = {
               # SSIM on the data's own range (ssim_255 is left out: on intensities scaled to
               # [0, 1] a range of 255 makes it 1.000 for any prediction)
               ("ssim_true_range", "SSIM (L = data range)"),
-              ("pearson", "Pearson"), ("total_median_ms", "ms/frame (median)")],
+              ("pearson", "Pearson"), ("guarded_forecasts", "guarded forecasts"),
+              ("total_median_ms", "ms/frame (median)")],
     "markers": [("rmse_mm", "RMSE (mm)"), ("nrmse", "nRMSE"), ("mae_mm", "MAE (mm)"),
                 ("max_mm", "max (mm)"), ("jitter_mm", "jitter (mm)"),
                 ("no_prediction_rmse_mm", "no-pred. RMSE (mm)"),
+                ("guarded_forecasts", "guarded forecasts"),
                 ("forecast_median_ms", "ms/step (median)")],
     "ct4d": [("rmse_mm", "point RMSE (mm)"), ("max_mm", "point max (mm)"),
              ("jitter_mm", "jitter (mm)"), ("no_prediction_rmse_mm", "no-pred. RMSE (mm)"),
@@ -51,13 +53,13 @@ class Table:
     note: str = ""
 
 
-def _pm(values: list[float]) -> str:
+def _pm(values: list[float], fmt: str = ".3f") -> str:
     s = spread(values)
     if s.n == 0:
         return "-"
     if s.n == 1:
-        return f"{s.mean:.3f}"
-    return f"{s.mean:.3f} ± {s.std:.3f}"
+        return f"{s.mean:{fmt}}"
+    return f"{s.mean:{fmt}} ± {s.std:{fmt}}"
 
 
 def seeds_note(jobs: list[dict[str, Any]]) -> str:
@@ -125,7 +127,8 @@ def sequence_tables(data: ReportData) -> list[Table]:
             drows = []
             for (m, h), ms in sorted(groups.items(), key=lambda kv: (kv[0][1],
                                                                       order[kv[0][0]])):
-                drows.append([m, f"{h:g}"] + [_pm([x[k] for x in ms if x.get(k) is not None])
+                drows.append([m, f"{h:g}"] + [_pm([x[k] for x in ms if x.get(k) is not None],
+                                                  ".0f" if k == "guarded_forecasts" else ".3f")
                                               for k, _ in present])
             out.append(Table(f"{seq}: all metrics, {mode} mode{tag}",
                              ["method", "h (s)"] + [t for _, t in present], drows, note))

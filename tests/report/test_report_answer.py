@@ -112,6 +112,9 @@ def test_plus_minus_only_with_several_seeds() -> None:
     assert head.title.startswith("s1: RMSE of marker positions (mm)")
     assert [r[0] for r in head.rows] == ["lms", "no-prediction", "zz-bad"]
     assert "(nRMSE " in head.rows[0][1]
+    detail = tables[1]
+    col = detail.header.index("guarded forecasts")
+    assert [r[col] for r in detail.rows] == ["3", "-", "-"]  # a count; absent key: "-"
     two, rmse = _results(seeds=(0, 1))
     head2 = content.sequence_tables(two)[0]
     assert "mean ± std over 2 seeds" in head2.note
