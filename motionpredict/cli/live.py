@@ -13,7 +13,7 @@ from motionpredict.errors import ConfigurationError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``live``."""
-    from motionpredict.cli.predict import _param
+    from motionpredict.cli.predict import DEFAULT_METHOD, _param
 
     p = subparsers.add_parser(
         "live",
@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--log", required=True, metavar="FILE",
                    help="JSON-lines log to create (refused when it exists)")
-    p.add_argument("--method", default="lms", help="forecaster (default lms)")
+    p.add_argument("--method", default=DEFAULT_METHOD,
+                   help=f"forecaster (default {DEFAULT_METHOD}, as for predict)")
     p.add_argument("--horizon", required=True, metavar="TIME",
                    help="latency to compensate, e.g. 300ms or 2steps; a time is rounded to whole "
                         "frame periods and the log and status say so")

@@ -49,6 +49,7 @@ class LiveService:
         self.answered = 0
         self.rejected = 0
         self.guards = 0
+        self.errors = 0
 
     # ------------------------------------------------------------------ set-up
     def add_dicom(self, **kw: Any) -> Any:
@@ -117,7 +118,7 @@ class LiveService:
             summary = {
                 "frames_received": self.slot.put_count, "frames_answered": self.answered,
                 "skipped": self.slot.skipped, "rejected": self.rejected,
-                "guard_events": self.guards,
+                "guard_events": self.guards, "errors": self.errors,
                 "igtl_sent": None if self.igtl is None else self.igtl.sent,
                 "igtl_not_connected": None if self.igtl is None else self.igtl.not_connected,
                 "settings": self.session.settings(),
@@ -132,6 +133,11 @@ class LiveService:
             p = self.session.push(frame)
         except MotionPredictError as exc:
             self._error(str(exc))
+            return
+        except Exception as exc:  # a live service logs a failure and goes on with the next frame
+            self.errors += 1
+            self.log.write("error", instance=frame.instance,
+                           message=f"{type(exc).__name__}: {exc}", errors=self.errors)
             return
         done = time.perf_counter()
         if p.phase == "built":

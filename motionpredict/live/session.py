@@ -167,7 +167,6 @@ class LiveSession:
             A frame whose size or spacing differs from the first frame's (the frame is not used).
         """
         if self._reference is None:
-            self._reference = frame
             ny, nx = frame.pixels.shape
             r0, r1, c0, c1 = self.roi if self.roi is not None else (0, ny, 0, nx)
             if r1 > ny or c1 > nx:
@@ -175,6 +174,7 @@ class LiveSession:
                                          f"{ny} x {nx} frame")
             self._roi_slices = (slice(r0, r1), slice(c0, c1))
             self._roi_px = ((r0 + r1 - 1) / 2.0, (c0 + c1 - 1) / 2.0)
+            self._reference = frame
         self._check(frame)
         t = self._t
         if self.pipeline is None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from motionpredict.cli.main import main
-from motionpredict.errors import ConfigurationError
+from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.live.frames import frame_from_file, geometry_matrix
 from motionpredict.live.igtl_client import RecordingClient
 from motionpredict.live.log import JsonLinesLog, read_log
@@ -244,3 +244,31 @@ def test_roi_and_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert not log.exists()
     assert main(["send", "--phantom", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_session_rounds_the_horizon_and_checks_the_roi_and_frames() -> None:
+    from motionpredict.live.frames import LiveFrame
+
+    seq = make_cine(seed=1, n_frames=8, shape=(32, 32), frame_period_s=0.25).sequence
+
+    def frame(k: int, pixels: np.ndarray | None = None) -> LiveFrame:
+        return LiveFrame(pixels=seq.frames[k] if pixels is None else pixels,
+                         spacing=(2.0, 2.0), ijk_to_lps=geometry_matrix((2.0, 2.0)),
+                         arrival_unix_s=100.0 + k, arrival_perf_s=float(k),
+                         acquisition_s=0.25 * k, instance=str(k + 1))
+
+    bad = LiveSession(method="lms", horizon="600ms", train_frames=5, roi=(0, 40, 0, 8))
+    with pytest.raises(ConfigurationError, match="outside"):
+        bad.push(frame(0))
+    assert bad.reference is None
+    s = LiveSession(method="lms", horizon="600ms", train_frames=5)
+    phases = [s.push(frame(k)).phase for k in range(5)]
+    assert phases == ["training"] * 4 + ["built"]
+    assert s.horizon is not None and (s.horizon.steps, s.horizon.rounded) == (2, True)
+    assert s.settings()["horizon"]["label"] == "0.5 s (2 frames of 0.25 s), requested 0.6 s"
+    assert s.settings()["frame_period_source"] == "header"
+    with pytest.raises(ValidationError, match="pixels"):
+        s.push(frame(5, np.zeros((16, 32), np.float32)))
+    p = s.push(frame(5))
+    assert p.phase == "predicted" and p.t == 5 and p.result is not None
+    assert p.result.target_t == 7 and np.all(np.isfinite(p.target_lps_mm))
