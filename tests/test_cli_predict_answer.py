@@ -216,7 +216,7 @@ def test_mixed_periods_are_grouped_by_the_horizon_used(tmp_path: Path) -> None:
     period = 1 / slow_hz
     cfg_path = tmp_path / "mixed.toml"
     cfg_path.write_text(MIXED.format(slow_hz=slow_hz, round="false"))
-    with pytest.raises(ConfigurationError, match="sequence slow: .*round_horizons = true"):
+    with pytest.raises(ConfigurationError, match=r"sequence slow: .*round_horizons = true"):
         run_evaluation(load_config(cfg_path), tmp_path / "refused", progress=False)
     cfg_path.write_text(MIXED.format(slow_hz=slow_hz, round="true"))
     summary = run_evaluation(load_config(cfg_path), tmp_path / "run", progress=False)
