@@ -32,6 +32,12 @@ Usage::
     .venv/bin/python benchmarks/guard.py --from-json /tmp/guard.json   # analysis only
     nice -n 5 .venv/bin/python benchmarks/guard.py --step-study   # reset vs step-size reduction
     .venv/bin/python benchmarks/guard.py --timing   # cost of the guard per step
+    nice -n 5 .venv/bin/python benchmarks/guard.py --cine   # check on the cine PCA weights
+
+``--cine``: the same before/after on the reference implementation's 3 PCA weights of the cine
+sequences (``reference_pca_weights.mat`` of eth-1 and ovgu-ks81; RMSE of the weights over the
+test window, standardised with the training window), a check on data the thresholds were not
+chosen on.
 
 ``--step-study``: the alternative to a plain reset, multiplying the RNN's learning rate by a
 factor (0.5, 0.25) at every guard reset, against the reset alone (factor 1), for SnAp-1 and UORO
@@ -163,6 +169,31 @@ def one(folder: Path, key: str, h: int) -> dict[str, Any]:
     }
 
 
+def cine(data: Path) -> None:
+    """Before / after RMSE of the 3 reference PCA weights on the cine test windows."""
+    root = data.parent / "cine_mri"
+    for folder in sorted(root.glob("*/reference_pca_weights.mat")):
+        seq = folder.parent
+        sp = json.loads((seq / "sequence.json").read_text())["splits"]
+        w = scipy.io.loadmat(folder)["org_data"].T.astype(np.float64)
+        train, test = sp["online_methods"]["train"][1], sp["online_methods"]["test"]
+        z = Standardizer(w[:train]).transform(w)
+        sl = slice(test[0] - 1, test[1])
+        for h in (1, 3):
+            nop = np.sqrt(np.mean((z[sl.start - h: sl.stop - h] - z[sl]) ** 2))
+            cells = []
+            for key in ("aggregator", "rls", "linear", "lms", "snap1", "uoro", "dni", "rnn-fixed"):
+                name, params = METHODS[key]
+                out = []
+                for on in (False, True):
+                    run = run_online(get(name)(horizon=h, n_features=3, guard=on, **params), z,
+                                     fit_until=sp["offline_methods_last_training_target"])
+                    out.append(np.sqrt(np.mean((run.predicted[sl] - z[sl]) ** 2)) / nop)
+                cells.append(f"{key} {out[0]:.2f}->{out[1]:.2f}")
+            print(f"{seq.name} h={h}: RMSE / no prediction, guard off->on: " + ", ".join(cells),
+                  flush=True)
+
+
 def timing(folders: list[Path]) -> None:
     """Median wall time per step (ms) with the guard off and on, same run, best of 3."""
     y, sp = load(folders[0])
@@ -245,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-study", action="store_true",
                         help="reset alone vs learning-rate reduction at each guard reset")
     parser.add_argument("--timing", action="store_true", help="cost of the guard per step")
+    parser.add_argument("--cine", action="store_true", help="check on the cine PCA weights")
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.from_json.read_text())["results"]
@@ -259,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.timing:
         timing(folders)
+        return 0
+    if args.cine:
+        cine(args.data)
         return 0
     seqs = [f.name for f in folders]
     print(f"guard defaults: {DEFAULTS}; sequences {seqs}; 10 Hz, causal, test window, RMSE mm")
