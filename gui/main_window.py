@@ -61,12 +61,14 @@ from motionpredict.viewer_model import (
     roi_from_provenance,
     roi_slices_from_provenance,
     settings_from_evaluation_config,
+    window_presets,
 )
 
 from .dialogs import MetadataDialog, PhantomDialog, gui_wording, show_error
 from .latency_panel import LatencyPanel
 from .ortho_views import OrthoViews
 from .plots import PlotPanel
+from .review_views import COLOUR_MAPS, ReviewViews
 from .views import FrameViews
 from .worker import WorkerThread, describe_error
 
@@ -128,8 +130,12 @@ class MainWindow(QMainWindow):
         self.view_tabs = QTabWidget()
         self.view_tabs.addTab(self.views, "Frames")
         self.view_tabs.addTab(self.ortho, "Orthogonal slices (3D)")
+        # linked zoom/pan in mm, colour maps, colour bar, scale bar, cursor read-out (pyqtgraph)
+        self.review = ReviewViews(self.model)
+        self.view_tabs.addTab(self.review, "Review (zoom, cursor, mm)")
         self.view_tabs.currentChanged.connect(lambda _i: self._render_views())
         self.plots = PlotPanel(self.model)
+        self.plots.seek_time.connect(self.seek_time)
         self.latency = LatencyPanel(self.model)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.plots)
@@ -314,6 +320,19 @@ class MainWindow(QMainWindow):
         self.window_spin.setMinimum(1e-6)
         df.addRow("Window", self.window_spin)
         df.addRow("Level", self.level_spin)
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItem("Window/level preset…")
+        self.preset_combo.addItems(["auto (1-99 %)", "full range", "high contrast (10-90 %)"])
+        self.preset_combo.activated.connect(lambda i: self.apply_preset(
+            self.preset_combo.itemText(i)) if i > 0 else None)
+        df.addRow("Preset", self.preset_combo)
+        self.cmap_combo = QComboBox()
+        self.cmap_combo.addItems(list(COLOUR_MAPS))
+        self.cmap_combo.currentTextChanged.connect(self.review.set_colour_map)
+        df.addRow("Colour map", self.cmap_combo)
+        self.reset_zoom_button = QPushButton("Reset zoom")
+        self.reset_zoom_button.clicked.connect(self.review.reset_zoom)
+        df.addRow(self.reset_zoom_button)
         self.slice_spin = QSpinBox()
         self.slice_spin.valueChanged.connect(lambda v: self._set_display(slice_index=v))
         df.addRow("Slice (3D)", self.slice_spin)
@@ -428,6 +447,7 @@ class MainWindow(QMainWindow):
                 "no images: the plots show the z coordinates"
             )
             self.setWindowTitle(f"motionpredict — {self.model.source}")
+            self._set_image_mode(False)
             self._sync_controls()
             self._reset_run()
             return
@@ -445,18 +465,46 @@ class MainWindow(QMainWindow):
             )
         )
         self.setWindowTitle(f"motionpredict — {self.model.source}")
+        self._set_image_mode(True)
         self.view_tabs.setTabEnabled(1, self.model.has_ortho)
-        # a 4DCT with a tumour: its orthogonal slices with the contours first
+        # a 4DCT with a tumour: its orthogonal slices with the contours first; otherwise the
+        # review views (zoom, cursor, mm)
         show_ortho = self.model.has_ortho and self.model.tumour_mask is not None
-        self.view_tabs.setCurrentWidget(self.ortho if show_ortho else self.views)
+        self.view_tabs.setCurrentWidget(self.ortho if show_ortho else self.review)
         self._sync_controls()
         self._reset_run()
 
+    def _set_image_mode(self, images: bool) -> None:
+        """Marker trajectories have no images: hide the image panes, disable image controls."""
+        self.view_tabs.setVisible(images)
+        for w in (self.compare_combo, self.field_combo, self.contour_check, self.window_spin,
+                  self.level_spin, self.preset_combo, self.cmap_combo, self.reset_zoom_button,
+                  self.ncomp_spin):
+            w.setEnabled(images)
+
     def _render_views(self) -> None:
-        """Draw the frame views, and the orthogonal slices when their tab is shown."""
+        """Draw the frame views, and the orthogonal slices or review views when shown."""
         self.views.render_model()
         if self.view_tabs.currentWidget() is self.ortho:
             self.ortho.render_model()
+        elif self.view_tabs.currentWidget() is self.review:
+            self.review.render_model()
+
+    def apply_preset(self, name: str) -> None:
+        """Set the window/level of a preset (:func:`motionpredict.viewer_model.window_presets`)."""
+        seq = self.model.image_sequence
+        if seq is None:
+            return
+        window, level = window_presets(seq.frames)[name]
+        self.model.set_display(window=window, level=level)
+        self.preset_combo.setCurrentIndex(0)
+
+    def seek_time(self, time_s: float) -> None:
+        """Show the processed frame nearest to ``time_s`` (a click on the plots)."""
+        t = self.model.time_to_frame(time_s)
+        if t is not None:
+            self.pause()
+            self.model.set_position(t)
 
     def _on_settings(self, event: ModelEvent) -> None:
         self._update_horizon_info()

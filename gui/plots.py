@@ -177,20 +177,39 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
         ax.grid(True, alpha=0.3)
 
 
+def time_axis(fig: Figure) -> tuple[float, float, float, float] | None:
+    """``(x0, x1, t0, t1)``: the shared time axis spans figure fractions ``x0..x1`` (from the
+    left) and times ``t0..t1`` in s; ``None`` before anything is plotted."""
+    if not fig.axes:
+        return None
+    ax = fig.axes[-1]
+    box = ax.get_position()
+    t0, t1 = ax.get_xlim()
+    return float(box.x0), float(box.x1), float(t0), float(t1)
+
+
 def render_image(data: PlotData, width_px: int, height_px: int) -> QImage:
     """Render ``data`` to a ``QImage`` of the given size (any thread)."""
+    return render_with_axis(data, width_px, height_px)[0]
+
+
+def render_with_axis(
+    data: PlotData, width_px: int, height_px: int
+) -> tuple[QImage, tuple[float, float, float, float] | None]:
+    """:func:`render_image` and the :func:`time_axis` of the figure drawn."""
     fig, canvas = new_figure(width_px, height_px)
     draw_plots(fig, data)
     canvas.draw()
     buf = np.asarray(canvas.buffer_rgba())
     h, w = buf.shape[:2]
-    return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+    image = QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+    return image, (time_axis(fig) if data.true.size else None)
 
 
 class PlotRenderer(QObject):
     """Draws plots in its own thread; ``rendered(request_id, QImage)`` answers each request."""
 
-    rendered = Signal(int, QImage)
+    rendered = Signal(int, QImage, object)
     _requested = Signal(int, object, int, int)
 
     def __init__(self) -> None:
@@ -203,7 +222,8 @@ class PlotRenderer(QObject):
 
     @Slot(int, object, int, int)
     def _render(self, request_id: int, data: PlotData, width: int, height: int) -> None:
-        self.rendered.emit(request_id, render_image(data, width, height))
+        image, axis = render_with_axis(data, width, height)
+        self.rendered.emit(request_id, image, axis)
 
 
 class PlotPanel(QWidget):
@@ -216,9 +236,14 @@ class PlotPanel(QWidget):
         :attr:`requested_id`).
     """
 
+    #: A click on the plots: the time in s under the mouse (the window seeks to that frame).
+    seek_time = Signal(float)
+
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.time_axis: tuple[float, float, float, float] | None = None
+        self.setToolTip("click: show the frame at that time")
         self.setMinimumSize(300, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.data = PlotData()
@@ -264,10 +289,11 @@ class PlotPanel(QWidget):
             self.requested_id, self.data, max(self.width(), 50), max(self.height(), 50)
         )
 
-    @Slot(int, QImage)
-    def _on_rendered(self, request_id: int, image: QImage) -> None:
+    @Slot(int, QImage, object)
+    def _on_rendered(self, request_id: int, image: QImage, axis: object) -> None:
         self._in_flight = False
         self.image = image
+        self.time_axis = axis  # type: ignore[assignment]
         self.shown_id = request_id
         self.update()
         self._send()
@@ -275,8 +301,26 @@ class PlotPanel(QWidget):
     def render_now(self) -> None:
         """Draw the current model synchronously in this thread (screenshots, exports)."""
         self.data = PlotData.from_model(self.model)
-        self.image = render_image(self.data, max(self.width(), 50), max(self.height(), 50))
+        self.image, self.time_axis = render_with_axis(
+            self.data, max(self.width(), 50), max(self.height(), 50)
+        )
         self.update()
+
+    def time_at(self, x_px: float) -> float | None:
+        """The time in s at widget x coordinate ``x_px`` (``None`` outside the time axis)."""
+        if self.time_axis is None or self.width() <= 0:
+            return None
+        x0, x1, t0, t1 = self.time_axis
+        f = x_px / self.width()
+        if not x0 <= f <= x1 or x1 <= x0:
+            return None
+        return t0 + (f - x0) / (x1 - x0) * (t1 - t0)
+
+    def mousePressEvent(self, event: object) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            t = self.time_at(event.position().x())  # type: ignore[attr-defined]
+            if t is not None:
+                self.seek_time.emit(t)
 
     def resizeEvent(self, event: object) -> None:
         self._resize_timer.start(150)

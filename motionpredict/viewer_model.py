@@ -587,6 +587,27 @@ def auto_window(frames: np.ndarray, low: float = 1.0, high: float = 99.0) -> tup
     return width, float(lo + hi) / 2.0
 
 
+#: Names of the window/level presets (:func:`window_presets`), in menu order.
+WINDOW_PRESETS: tuple[str, ...] = ("auto (1-99 %)", "full range", "high contrast (10-90 %)")
+
+
+def window_presets(frames: np.ndarray) -> dict[str, tuple[float, float]]:
+    """``{name: (window, level)}`` presets for a sequence's intensities (their unit).
+
+    ``auto``: 1st-99th percentiles (what opening a sequence sets); ``full range``: minimum to
+    maximum; ``high contrast``: 10th-90th percentiles. MRI intensities have no absolute scale,
+    so the presets are relative to the sequence, not Hounsfield windows.
+    """
+    a = np.asarray(frames, dtype=np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    full = (hi - lo if hi > lo else max(1.0, abs(hi)), (lo + hi) / 2.0)
+    return {
+        WINDOW_PRESETS[0]: auto_window(a),
+        WINDOW_PRESETS[1]: full,
+        WINDOW_PRESETS[2]: auto_window(a, 10.0, 90.0),
+    }
+
+
 def apply_window(image: np.ndarray, window: float, level: float) -> np.ndarray:
     """Map intensities to ``uint8`` grey levels: ``level - window/2 -> 0``, ``+window/2 -> 255``."""
     w = max(float(window), 1e-12)
@@ -1208,6 +1229,66 @@ class ViewerModel:
             return t - h, t
         return None
 
+    def checked_error_mm(self, t: int) -> tuple[int, int, float] | None:
+        """``(issued_at, target, error_mm)`` of the prediction the check view shows at ``t``.
+
+        The geometric error (:meth:`field_error_series`: mean over the ROI, or the whole frame,
+        of ``|u_predicted - u_LK|`` in mm) of the primary method's prediction compared in the
+        third view; ``None`` when none can be checked or the fields are not available.
+        """
+        idx = self.comparison_indices(t)
+        if idx is None:
+            return None
+        issued, target = idx
+        a, b = self.result(issued), self.result(target)
+        if a is None or b is None:
+            return None
+        err = self._prediction_error_mm(a, b)
+        return None if err is None else (issued, target, err)
+
+    def cursor_readout(self, row: int, col: int) -> dict[str, Any] | None:
+        """What the displayed frame holds at pixel ``(row, col)`` of the shown plane.
+
+        Returns ``None`` outside the image or without an image; otherwise a dict with
+        ``intensity`` (acquired frame, its unit), ``position_mm`` (``(y, x)`` or ``(z, y, x)``
+        from the centre of the first voxel, mm), ``measured_mm`` (``(dy, dx)`` in-plane
+        Lucas-Kanade displacement of the displayed frame from the reference, mm, or ``None``)
+        and ``predicted_mm`` (``(dy, dx)`` predicted for ``t + h``, mm, or ``None``).
+        """
+        seq = self.image_sequence
+        t = self.position
+        if seq is None or t < 0:
+            return None
+        image = self.acquired(t)
+        r, c = int(row), int(col)
+        if not (0 <= r < image.shape[0] and 0 <= c < image.shape[1]):
+            return None
+        sp = seq.spacing
+        pos: tuple[float, ...] = (r * sp[-2], c * sp[-1])
+        if seq.ndim == 3:
+            pos = (self.display.slice_index * sp[0], *pos)
+        res = self.result(t)
+        lk = getattr(res, "field_mm", None)
+        measured = None
+        if lk is not None:
+            f = field_in_plane(np.asarray(lk), self.display.slice_index)
+            measured = (float(f[r, c, 0]), float(f[r, c, 1]))
+        pf = self.predicted_field(t)
+        predicted = None if pf is None else (float(pf[r, c, 0]), float(pf[r, c, 1]))
+        return {
+            "intensity": float(image[r, c]),
+            "position_mm": tuple(float(v) for v in pos),
+            "measured_mm": measured,
+            "predicted_mm": predicted,
+        }
+
+    def time_to_frame(self, time_s: float) -> int | None:
+        """The processed frame nearest to ``time_s`` (s), for seeking from a plot click."""
+        if self.sequence is None or self.newest < 0:
+            return None
+        times = np.asarray(self.sequence.times[: self.newest + 1], dtype=np.float64)
+        return int(np.argmin(np.abs(times - float(time_s))))
+
     def comparison(self, t: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray] | None:
         """``(issued_at, target, actual, predicted, combined)`` for the third view, or ``None``."""
         idx = self.comparison_indices(t)
@@ -1693,6 +1774,7 @@ __all__ = [
     "FIELD_DISPLAYS",
     "METHOD_PALETTE",
     "STAGES",
+    "WINDOW_PRESETS",
     "DisplayOptions",
     "Event",
     "FrameOutput",
@@ -1716,6 +1798,7 @@ __all__ = [
     "roi_slices_from_provenance",
     "settings_from_evaluation_config",
     "warmup_samples_left",
+    "window_presets",
 ]
 
 
