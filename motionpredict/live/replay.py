@@ -101,6 +101,13 @@ def send_cstore(files: list[Path], *, port: int, host: str = "127.0.0.1",
         ae.add_requested_context(uid)
 
     def associate() -> Any:
+        import socket
+
+        try:  # a refused connection is told here (pynetdicom would leave its socket open)
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as exc:
+            raise MotionPredictError(f"no DICOM service accepted a connection at {host}:{port} "
+                                     f"({exc.strerror or exc})") from None
         assoc = ae.associate(host, int(port), ae_title=called_ae)
         if not assoc.is_established:
             raise MotionPredictError(f"no DICOM service accepted an association at {host}:{port} "

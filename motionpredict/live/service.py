@@ -128,7 +128,7 @@ class LiveService:
         return summary
 
     def _handle(self, frame: LiveFrame) -> None:
-        taken = time.perf_counter()
+        taken, cpu0 = time.perf_counter(), time.thread_time()
         try:
             p = self.session.push(frame)
         except MotionPredictError as exc:
@@ -152,7 +152,7 @@ class LiveService:
                 else self.session.reference.ijk_to_lps,
                 status=self._status(p), timestamp=frame.arrival_unix_s)
             sent_ms = (time.perf_counter() - t0) * 1e3
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), (time.thread_time() - cpu0) * 1e3
         self.answered += 1
         r = p.result
         if r is not None and r.guarded:
@@ -165,7 +165,7 @@ class LiveService:
             stage_ms=None if r is None else r.stage_ms,
             build_ms=p.build_ms if p.phase == "built" else None,
             predict_ms=(done - taken) * 1e3, send_ms=sent_ms,
-            service_ms=(end - frame.arrival_perf_s) * 1e3,
+            service_ms=(end - frame.arrival_perf_s) * 1e3, cpu_ms=cpu,
             target_t=None if r is None else r.target_t,
             predicted_weights=None if r is None else r.predicted_weights,
             weights=None if r is None else r.weights,

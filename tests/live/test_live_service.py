@@ -272,3 +272,24 @@ def test_session_rounds_the_horizon_and_checks_the_roi_and_frames() -> None:
     p = s.push(frame(5))
     assert p.phase == "predicted" and p.t == 5 and p.result is not None
     assert p.result.target_t == 7 and np.all(np.isfinite(p.target_lps_mm))
+
+
+def test_send_command_writes_the_frames_into_a_folder_and_refuses_a_dead_port(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    assert main(["send", "--phantom", "--frames", "5", "--size", "32", "--rate", "100",
+                 "--folder", str(inbox)]) == 0
+    written = sorted(inbox.iterdir())
+    assert [p.name for p in written] == [f"frame{k:04d}.dcm" for k in range(1, 6)]
+    first = frame_from_file(written[0], arrival_unix_s=0.0, arrival_perf_s=0.0)
+    assert first.pixels.shape == (32, 32) and first.instance == "1"
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    capsys.readouterr()
+    assert main(["send", "--phantom", "--frames", "3", "--size", "32", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no DICOM service accepted a connection" in err and "\n" not in err
