@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     def _stop(signum: int, _frame: Any) -> None:
         service.stop()
 
-    signal.signal(signal.SIGINT, _stop)  # after pyigtl, which installs its own
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     listening = {
         "dicom": None if dicom is None else {"host": args.host, "port": dicom.port,

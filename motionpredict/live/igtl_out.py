@@ -58,17 +58,26 @@ class _Handler(socketserver.BaseRequestHandler):
 class IGTLSender:
     """OpenIGTLink server on ``host:port`` (loopback by default; port 0 lets the OS choose).
 
-    Messages are sent only while a client is connected (nothing is queued for a later client).
-    Must be created in the main thread (pyigtl installs signal handlers there; the caller installs
-    its own afterwards).
+    Messages are sent only while a client is connected (nothing is queued for a later client); a
+    client that disconnects can connect again. Must be created in the main thread: pyigtl installs
+    SIGINT / SIGTERM handlers there, which are put back as they were at once (stopping is the
+    caller's business).
     """
 
     def __init__(self, port: int = 18944, host: str = "127.0.0.1") -> None:
+        import signal
+
         import pyigtl
 
         local = host in ("127.0.0.1", "localhost")
-        self._server = pyigtl.OpenIGTLinkServer(port=port, local_server=local,
-                                                iface=None if local else host, start_now=False)
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._server = pyigtl.OpenIGTLinkServer(port=port, local_server=local,
+                                                    iface=None if local else host,
+                                                    start_now=False)
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
         self._server.RequestHandlerClass = _Handler
         self._server.wake = threading.Event()
         self._server.start()

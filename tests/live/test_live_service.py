@@ -293,3 +293,38 @@ def test_send_command_writes_the_frames_into_a_folder_and_refuses_a_dead_port(
     assert main(["send", "--phantom", "--frames", "3", "--size", "32", "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no DICOM service accepted a connection" in err and "\n" not in err
+
+
+def test_igtl_output_serves_a_client_that_reconnects() -> None:
+    import json
+
+    from motionpredict.live.igtl_out import IGTLSender
+
+    before = signal.getsignal(signal.SIGTERM)
+    sender = IGTLSender(port=0)
+    assert signal.getsignal(signal.SIGTERM) is before  # pyigtl's handlers are not left behind
+    image = np.arange(12, dtype=np.float32).reshape(3, 4)
+    m = geometry_matrix((2.0, 0.5), (1.0, 2.0, 3.0))
+
+    def send(k: int) -> bool:
+        return sender.send(target_lps_mm=np.array([k, 2.0 * k, -1.0]), image=image + k,
+                           ijk_to_lps=m, status={"instance": str(k)}, timestamp=1000.0 + k)
+
+    try:
+        assert send(0) is False and sender.not_connected == 1  # nobody listens: nothing queued
+        for first in (1, 3):  # a client, then another one after the first has gone
+            client = RecordingClient(sender.port)
+            _wait_for(lambda: sender.connected, 5.0)
+            assert send(first) and send(first + 1)
+            _wait_for(lambda c=client: len(c.of_type("STRING")) >= 2, 5.0)
+            client.close()
+            status = [json.loads(msg.string)["instance"] for _, msg in client.of_type("STRING")]
+            assert status == [str(first), str(first + 1)]
+            (_, tr), (_, im) = client.of_type("TRANSFORM")[-1], client.of_type("IMAGE")[-1]
+            np.testing.assert_allclose(tr.matrix[:3, 3], [first + 1, 2 * first + 2, -1.0])
+            np.testing.assert_array_equal(im.image[0], image + first + 1)
+            np.testing.assert_allclose(im.ijk_to_world_matrix, m, atol=1e-6)
+            assert tr.timestamp == pytest.approx(1000.0 + first + 1)
+            _wait_for(lambda: not sender.connected, 5.0)
+    finally:
+        sender.stop()
