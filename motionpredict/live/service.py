@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 from motionpredict.errors import MotionPredictError
 from motionpredict.live.frames import LiveFrame
 from motionpredict.live.log import JsonLinesLog
@@ -20,6 +22,15 @@ from motionpredict.live.session import LivePrediction, LiveSession
 from motionpredict.live.slot import LatestSlot
 
 __all__ = ["LiveService"]
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    """Median, 99th percentile and maximum of per-frame times (ms); ``None`` without frames."""
+    if not values:
+        return None
+    v = np.asarray(values)
+    return {"median": float(np.median(v)), "p99": float(np.percentile(v, 99)),
+            "max": float(v.max()), "n": len(v)}
 
 
 class LiveService:
@@ -50,6 +61,8 @@ class LiveService:
         self.rejected = 0
         self.guards = 0
         self.errors = 0
+        self._service_ms: list[float] = []
+        self._cpu_ms: list[float] = []
 
     # ------------------------------------------------------------------ set-up
     def add_dicom(self, **kw: Any) -> Any:
@@ -119,6 +132,7 @@ class LiveService:
                 "frames_received": self.slot.put_count, "frames_answered": self.answered,
                 "skipped": self.slot.skipped, "rejected": self.rejected,
                 "guard_events": self.guards, "errors": self.errors,
+                "service_ms": _summary(self._service_ms), "cpu_ms": _summary(self._cpu_ms),
                 "igtl_sent": None if self.igtl is None else self.igtl.sent,
                 "igtl_not_connected": None if self.igtl is None else self.igtl.not_connected,
                 "settings": self.session.settings(),
@@ -154,6 +168,9 @@ class LiveService:
             sent_ms = (time.perf_counter() - t0) * 1e3
         end, cpu = time.perf_counter(), (time.thread_time() - cpu0) * 1e3
         self.answered += 1
+        if p.phase == "predicted":
+            self._service_ms.append((end - frame.arrival_perf_s) * 1e3)
+            self._cpu_ms.append(cpu)
         r = p.result
         if r is not None and r.guarded:
             self.guards += 1

@@ -100,6 +100,9 @@ def test_live_subprocess_answers_every_frame_like_the_offline_pipeline(
     assert (stop["frames_received"], stop["frames_answered"], stop["skipped"]) == (40, 40, 0)
     assert stop["settings"]["horizon"]["steps"] == 2
     assert stop["settings"]["frame_period_source"] == "header"
+    assert stop["service_ms"]["n"] == N_FRAMES - N_TRAIN
+    svc = stop["service_ms"]
+    assert 0 < svc["median"] <= svc["p99"] <= svc["max"]
     frames = [r for r in records if r["event"] == "frame"]
     assert [r["t"] for r in frames] == list(range(N_FRAMES))
     assert [r["instance"] for r in frames] == [str(k + 1) for k in range(N_FRAMES)]
@@ -328,3 +331,18 @@ def test_igtl_output_serves_a_client_that_reconnects() -> None:
             _wait_for(lambda: not sender.connected, 5.0)
     finally:
         sender.stop()
+
+
+def test_live_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    log = tmp_path / "int.jsonl"
+    with subprocess.Popen(
+            [sys.executable, "-m", "motionpredict", "live", "--log", str(log), "--horizon",
+             "1steps", "--dicom-port", "0", "--igtl-port", "-1", "--duration", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and "listening" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    records = read_log(log)
+    assert [r["event"] for r in records] == ["start", "stop"]
+    assert records[-1]["frames_received"] == 0 and records[-1]["service_ms"] is None
