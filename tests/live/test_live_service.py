@@ -39,10 +39,13 @@ def cine_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _offline(files: list[Path]) -> list:
-    """The offline pipeline on the same decoded frames: predictions of frames N_TRAIN.. ."""
-    frames = np.stack([frame_from_file(f, arrival_unix_s=0.0, arrival_perf_s=0.0).pixels
-                       for f in files])
-    seq = ImageSequence(frames=frames, spacing=(2.0, 2.0), times=np.arange(len(files)) * PERIOD_S)
+    """The offline pipeline on the same files read by the ordinary loader (``predict``'s path):
+    predictions issued at frames N_TRAIN.. ."""
+    from motionpredict.io import load
+
+    seq = load(files[0].parent)
+    assert isinstance(seq, ImageSequence) and seq.n_frames == len(files)
+    assert seq.frame_period == pytest.approx(PERIOD_S) and seq.spacing == (2.0, 2.0)
     pipe = OnlineFramePipeline(seq, method="lms", horizon_s=0.5, train_frames=N_TRAIN)
     pipe.prepare()
     return [pipe.process(t) for t in range(N_TRAIN, len(files))]
