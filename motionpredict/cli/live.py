@@ -52,6 +52,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="a file written in place is taken once unchanged for S s (default 0.05)")
     p.add_argument("--igtl-port", type=int, default=18944,
                    help="OpenIGTLink server port (0: any free port; -1: no OpenIGTLink output)")
+    p.add_argument("--igtl-coordinates", choices=("lps", "ras"), default="lps",
+                   help="coordinates of the TRANSFORM and IMAGE messages (default lps; 3D Slicer "
+                        "takes a TRANSFORM as RAS: use ras to see it in place there)")
     p.add_argument("--duration", type=float, metavar="S", help="stop by itself after S s")
     p.set_defaults(func=run)
     return p
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     log = JsonLinesLog(args.log)
     service = LiveService(session, log)
     try:
-        igtl = service.add_igtl(port=args.igtl_port, host=args.host) if args.igtl_port >= 0 \
+        igtl = service.add_igtl(port=args.igtl_port, host=args.host,
+                                coordinates=args.igtl_coordinates) if args.igtl_port >= 0 \
             else None
         dicom = (service.add_dicom(ae_title=args.ae_title, port=args.dicom_port, host=args.host)
                  if args.dicom_port >= 0 else None)
@@ -105,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         "dicom": None if dicom is None else {"host": args.host, "port": dicom.port,
                                              "ae_title": dicom.ae_title},
         "folder": args.watch, "igtl": None if igtl is None else {"host": args.host,
-                                                               "port": igtl.port},
+                                                               "port": igtl.port,
+                                                               "coordinates": igtl.coordinates},
     }
     log.write("start", listening=listening, **session.settings())
     parts = []

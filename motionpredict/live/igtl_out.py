@@ -1,6 +1,9 @@
 """OpenIGTLink output (pyigtl server): per predicted frame, a TRANSFORM of the predicted target
 position, an IMAGE of the predicted frame and a STRING status, in that order.
 
+Positions are LPS mm by default; ``coordinates="ras"`` negates x and y (3D Slicer's world is RAS,
+and OpenIGTLinkIF takes a TRANSFORM's matrix as RAS).
+
 Device names: ``PredictedTarget`` (TRANSFORM: identity rotation, translation = predicted target
 position, LPS mm), ``PredictedFrame`` (IMAGE: float32, on the reference frame's grid, LPS),
 ``MotionPredictStatus`` (STRING: JSON with the frame, its phase, the horizon and the skip count).
@@ -18,6 +21,8 @@ import threading
 from typing import Any
 
 import numpy as np
+
+from motionpredict.errors import ConfigurationError
 
 __all__ = ["DEVICE_IMAGE", "DEVICE_STATUS", "DEVICE_TARGET", "IGTLSender"]
 
@@ -64,10 +69,18 @@ class IGTLSender:
     caller's business).
     """
 
-    def __init__(self, port: int = 18944, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int = 18944, host: str = "127.0.0.1",
+                 coordinates: str = "lps") -> None:
         import signal
 
         import pyigtl
+
+        if coordinates not in ("lps", "ras"):
+            raise ConfigurationError(f"OpenIGTLink coordinates must be lps or ras, got "
+                                     f"{coordinates!r}")
+        #: ``diag(-1, -1, 1, 1)`` for RAS output (x and y negated), else identity.
+        self._to_world = np.diag([-1.0, -1.0, 1.0, 1.0]) if coordinates == "ras" else np.eye(4)
+        self.coordinates = coordinates
 
         local = host in ("127.0.0.1", "localhost")
         before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -106,11 +119,12 @@ class IGTLSender:
         msgs: list[Any] = []
         if target_lps_mm is not None:
             m = np.eye(4)
-            m[:3, 3] = target_lps_mm
+            m[:3, 3] = (self._to_world[:3, :3] @ np.asarray(target_lps_mm, dtype=np.float64))
             msgs.append(pyigtl.TransformMessage(m, timestamp=timestamp, device_name=DEVICE_TARGET))
         if image is not None and ijk_to_lps is not None:
             voxels = np.ascontiguousarray(image, dtype=np.float32)[None]  # (k=1, j=row, i=col)
-            msgs.append(pyigtl.ImageMessage(voxels, ijk_to_world_matrix=ijk_to_lps,
+            msgs.append(pyigtl.ImageMessage(voxels, ijk_to_world_matrix=self._to_world @ ijk_to_lps,
+                                            world_coordinate_system=self.coordinates,
                                             timestamp=timestamp, device_name=DEVICE_IMAGE))
         msgs.append(pyigtl.StringMessage(json.dumps(status, separators=(",", ":")),
                                          timestamp=timestamp, device_name=DEVICE_STATUS))

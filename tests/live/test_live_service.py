@@ -334,6 +334,23 @@ def test_igtl_output_serves_a_client_that_reconnects() -> None:
             _wait_for(lambda: not sender.connected, 5.0)
     finally:
         sender.stop()
+    ras = IGTLSender(port=0, coordinates="ras")  # 3D Slicer's world: x and y negated
+    try:
+        client = RecordingClient(ras.port)
+        _wait_for(lambda: ras.connected, 5.0)
+        ras.send(target_lps_mm=np.array([1.0, 2.0, 3.0]), image=image, ijk_to_lps=m,
+                 status={}, timestamp=0.0)
+        _wait_for(lambda: len(client.of_type("STRING")) == 1, 5.0)
+        client.close()
+        np.testing.assert_allclose(client.of_type("TRANSFORM")[0][1].matrix[:3, 3], [-1, -2, 3])
+        im = client.of_type("IMAGE")[0][1]
+        assert im.world_coordinate_system == "ras"
+        np.testing.assert_allclose(im.ijk_to_world_matrix, np.diag([-1, -1, 1, 1]) @ m,
+                                   atol=1e-6)
+    finally:
+        ras.stop()
+    with pytest.raises(ConfigurationError):
+        IGTLSender(port=0, coordinates="xyz")
 
 
 def test_live_stops_cleanly_on_sigint(tmp_path: Path) -> None:
