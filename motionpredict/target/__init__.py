@@ -1,0 +1,35 @@
+"""From motion to the tumour: predicted target masks and centroids (mm), per-frame target metrics,
+online conformal prediction intervals and beam-gating simulation (see docs/target.md).
+
+The core never imports Qt.
+"""
+
+from motionpredict.target.contour import (
+    TargetTrack,
+    mask_from_label,
+    mask_from_sidecar,
+    move_mask,
+    track_fields,
+    track_pipeline,
+)
+from motionpredict.target.metrics import (
+    METRIC_NAMES,
+    centroid_mm,
+    overlap_metrics,
+    series_metrics,
+    surface_distances,
+)
+
+__all__ = [
+    "METRIC_NAMES",
+    "TargetTrack",
+    "centroid_mm",
+    "mask_from_label",
+    "mask_from_sidecar",
+    "move_mask",
+    "overlap_metrics",
+    "series_metrics",
+    "surface_distances",
+    "track_fields",
+    "track_pipeline",
+]
