@@ -28,7 +28,8 @@ Learning (SnAp-1, Menick et al. 2021, as :mod:`~motionpredict.forecasters.rnn_sn
     ``J_t = diag(phi'_t * diag(W_a)) J_{t-1} + phi'_t xi_t^T`` with ``xi_t = [h_{t-1}, x_t]``;
     for a target arriving for head ``j`` issued at ``t0`` with output error
     ``g = (c - d) * dc/dr`` (``dc/dr = 1 - (c/B)^2`` for the bounded head, 1 otherwise):
-    ``G_c^j += g h_{t0}^T``, ``G_ab[i, :] += (W_c^{jT} g)_i J_{t0}[i, :]``. Step sizes
+    ``G_c^j += g h_{t0}^T``, ``G_ab[i, :] += (W_c^{jT} g)_i J_{t0}[i, :]`` (``W_c``: the current
+    readout, not the one of ``t0`` as in :mod:`~motionpredict.forecasters.rnn_core`). Step sizes
     (``step``):
 
     * ``"sgd"``: ``W <- W - eta G`` (gradients clipped to Frobenius norm 100 per block);
