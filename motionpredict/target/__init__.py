@@ -12,6 +12,7 @@ from motionpredict.target.contour import (
     track_fields,
     track_pipeline,
 )
+from motionpredict.target.intervals import AdaptiveConformal, IntervalSeries, conformal_series
 from motionpredict.target.metrics import (
     METRIC_NAMES,
     centroid_mm,
@@ -22,8 +23,11 @@ from motionpredict.target.metrics import (
 
 __all__ = [
     "METRIC_NAMES",
+    "AdaptiveConformal",
+    "IntervalSeries",
     "TargetTrack",
     "centroid_mm",
+    "conformal_series",
     "mask_from_label",
     "mask_from_sidecar",
     "move_mask",
