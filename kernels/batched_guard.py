@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from motionpredict.forecasters.base import GUARD_FLOOR, GuardSettings
+from motionpredict.forecasters.base import GUARD_FLOOR, REFERENCE_BOUND, GuardSettings
 
 if TYPE_CHECKING:  # the state module imports this one
     from motionpredict.kernels.batched_rnn_state import TensorOptions
@@ -37,6 +37,9 @@ class BatchedGuard:
     active
         Whether the envelope and error-ratio tests run (causal mode and enabled); otherwise only
         divergence fallbacks are counted.
+    bounded
+        Reference mode with the guard enabled: only the bound of
+        :data:`~motionpredict.forecasters.base.REFERENCE_BOUND` beyond the envelope is applied.
     lo, hi
         ``(B, P)`` running min/max of the samples seen.
     raw, fallback
@@ -57,6 +60,7 @@ class BatchedGuard:
 
     settings: GuardSettings
     active: bool
+    bounded: bool
     lo: torch.Tensor
     hi: torch.Tensor
     raw: torch.Tensor
@@ -72,13 +76,14 @@ class BatchedGuard:
 
 def new_guard(
     settings: GuardSettings, *, active: bool, batch: int, slots: int, features: int,
-    device: torch.device, dtype: torch.dtype,
+    device: torch.device, dtype: torch.dtype, bounded: bool = False,
 ) -> BatchedGuard:
     """Allocate the guard state of ``batch`` RNNs (nothing seen yet)."""
     kw: TensorOptions = {"device": device, "dtype": dtype}
     return BatchedGuard(
         settings=settings,
         active=bool(active),
+        bounded=bool(bounded) and not bool(active),
         lo=torch.full((batch, features), float("inf"), **kw),
         hi=torch.full((batch, features), float("-inf"), **kw),
         raw=torch.zeros((slots, batch, features), **kw),
@@ -157,6 +162,11 @@ def guard_step(
         g.raw[slot] = torch.where(act[:, None], pred, g.raw[slot])
         g.fallback[slot] = torch.where(act[:, None], y, g.fallback[slot])
         g.valid[slot] = torch.where(act, ~restart, g.valid[slot])
+    elif g.bounded:
+        torch.where(act[:, None], torch.minimum(g.lo, y), g.lo, out=g.lo)
+        torch.where(act[:, None], torch.maximum(g.hi, y), g.hi, out=g.hi)
+        far = ((pred < g.lo - REFERENCE_BOUND) | (pred > g.hi + REFERENCE_BOUND)).any(dim=1)
+        sub = sub | (act & ~diverged & far)
     g.guarded += sub.to(torch.int64)
     g.last.copy_(sub)
     return torch.where(sub[:, None], y, pred), reset

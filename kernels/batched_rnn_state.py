@@ -390,7 +390,7 @@ def new_state(
     settings = guard if isinstance(guard, GuardSettings) else GuardSettings(enabled=bool(guard))
     state.guard = new_guard(
         settings, active=settings.enabled and causal, batch=b, slots=s, features=p,
-        device=state.w.device, dtype=dtype,
+        device=state.w.device, dtype=dtype, bounded=settings.enabled and not causal,
     )
     reinitialise(state, np.arange(b))
     return state

@@ -26,8 +26,9 @@ time they are *for*.
 
 Plausibility guard
 ------------------
-Every forecast leaves :meth:`Forecaster.step` through a causal plausibility guard (causal mode
-only; reference mode, whose published numbers are reproduced, is left as it was). All quantities
+Every forecast leaves :meth:`Forecaster.step` through a causal plausibility guard (causal mode;
+reference mode, whose published numbers are reproduced, only keeps its forecasts bounded, see (d)
+and :data:`REFERENCE_BOUND`). All quantities
 are in standardised units (training-window standard deviations). The guard replaces the
 learner's forecast ``yhat_t`` of ``y_{t+h}`` by the fallback forecast ``y_t`` (last value, no
 prediction) when
@@ -47,13 +48,16 @@ prediction) when
     dropped, and the fallback is emitted until ``guard_window`` forecasts of the new learner have
     been scored (probation); offline learners are replaced, never reset;
 (c) a divergence reset (non-finite or exploded forecast or state) happened in this step (in every
-    mode).
+    mode);
+(d) in reference mode, instead of (a) and (b): a component leaves
+    ``[lo_t - B, hi_t + B]`` with ``B =`` :data:`REFERENCE_BOUND` (50 standard deviations), far
+    beyond what the published look-ahead runs reach (13.5), so that no forecast is unbounded.
 
 Each replaced forecast is counted (:attr:`Forecaster.guarded`) and recorded
 (:attr:`Forecaster.guard_events`, reasons ``"envelope"``, ``"error ratio"``, ``"probation"``,
-``"divergence"``); :attr:`OnlineRun.guarded` marks them per target time. The settings are
-overridable keywords of every forecaster (:data:`GUARD_PARAMETERS`; ``guard=False`` switches (a)
-and (b) off).
+``"divergence"``, ``"bound"``); :attr:`OnlineRun.guarded` marks them per target time. The
+settings are overridable keywords of every forecaster (:data:`GUARD_PARAMETERS`;
+``guard=False`` switches (a), (b) and (d) off).
 """
 
 from __future__ import annotations
@@ -130,6 +134,12 @@ class GuardEvent:
 
 #: Floor added to the fallback's error in the error-ratio test (standardised units squared).
 GUARD_FLOOR = 1e-6
+
+#: Reference mode keeps the published behaviour, but its forecasts stay bounded: one further than
+#: this many standard deviations beyond the running envelope of the samples seen is replaced by
+#: the last sample and counted (reason ``"bound"``). The published look-ahead runs reach 13.5
+#: (SnAp-1 and DNI on markers-1 at 0.7-2.1 s, whose baseline drifts), so 50 never touches them.
+REFERENCE_BOUND = 50.0
 
 #: The guard's settings: keywords accepted by every forecaster, outside its search grid.
 GUARD_PARAMETERS: tuple[HyperParameter, ...] = (
@@ -438,6 +448,14 @@ class Forecaster(ABC):
             self._g_raw[slot] = pred
             self._g_fb[slot] = y
             self._g_valid[slot] = not reset
+        elif self.guard_settings.enabled:  # reference mode: bounded, otherwise as published
+            np.minimum(self._g_lo, y, out=self._g_lo)
+            np.maximum(self._g_hi, y, out=self._g_hi)
+            if reason is None and (
+                (pred < self._g_lo - REFERENCE_BOUND).any()
+                or (pred > self._g_hi + REFERENCE_BOUND).any()
+            ):
+                reason = "bound"
         if reason is None:
             return pred
         self.guarded += 1

@@ -122,8 +122,35 @@ def test_jit_and_numpy_paths_guard_identically(phantom) -> None:
 def test_reference_mode_only_counts_divergence(phantom) -> None:
     f = get("snap1")(horizon=2, n_features=9, mode="reference", eta=0.5)
     run = run_online(f, phantom[:300])
-    assert {e.reason for e in run.guard_events} <= {"divergence"}
-    assert run.n_guarded == len(run.events)
+    reasons = [e.reason for e in run.guard_events]
+    assert set(reasons) <= {"divergence", "bound"}  # no envelope or error-ratio replacement
+    assert f.guarded == len(run.events) + reasons.count("bound")
+
+
+def test_reference_mode_forecasts_stay_bounded(phantom) -> None:
+    """An unstable learner in reference mode is replaced beyond REFERENCE_BOUND, never earlier."""
+    from motionpredict.forecasters.base import REFERENCE_BOUND
+
+    h = 3
+    bounded = run_online(
+        get("lms")(horizon=h, n_features=9, mode="reference", eta=1.0, clip=1e6), phantom
+    )
+    free = run_online(
+        get("lms")(horizon=h, n_features=9, mode="reference", eta=1.0, clip=1e6, guard=False),
+        phantom,
+    )
+    _assert_inside_envelope(phantom, bounded, h, REFERENCE_BOUND)
+    reasons = {e.reason for e in bounded.guard_events}
+    assert "bound" in reasons  # it really fired on this learner
+    # without the bound the same learner leaves the envelope by far more than the bound
+    issued = free.predicted[h:]
+    hi = np.maximum.accumulate(phantom, axis=0)[: len(issued)]
+    lo = np.minimum.accumulate(phantom, axis=0)[: len(issued)]
+    excess = np.nanmax(np.maximum(issued - hi, lo - issued))
+    assert excess > REFERENCE_BOUND
+    # a working learner in reference mode is never touched by the bound
+    ok = run_online(get("snap1")(horizon=h, n_features=9, mode="reference"), phantom)
+    assert not any(e.reason == "bound" for e in ok.guard_events)
 
 
 def test_guard_settings_are_keywords_and_validated() -> None:

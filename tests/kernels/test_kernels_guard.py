@@ -140,3 +140,30 @@ def test_triton_guard_matches_twin(est):
     assert trit.guard.guarded.tolist() == twin.guard.guarded.tolist()
     assert trit.resets.tolist() == twin.resets.tolist()
     assert int(twin.guard.guarded.sum()) > 0
+
+
+@pytest.mark.parametrize("est", ["snap1", "uoro"])
+def test_reference_mode_bound_matches_single_forecasters(est):
+    """Reference mode: the twin applies the same REFERENCE_BOUND as the forecasters."""
+    h, seeds, lrs = 2, [1, 2], [0.05, 2.0]
+    ys = _series(2, 120)
+    cfg = BatchedRNNConfig(est, n_hidden=Q, history=K, n_features=P, horizon=h, mode="reference")
+    st = new_state(cfg, seeds=seeds, lr=lrs, dtype=torch.float64, uoro_noise="numpy",
+                   guard=GuardSettings())
+    preds = np.full(ys.shape, np.nan)
+    n = ys.shape[1]
+    for t in range(n):
+        look = torch.tensor(ys[:, t + h]) if t + h < n else None
+        pr = rnn_step_torch(st, torch.tensor(ys[:, t]), lookahead=look)
+        if t + h < n:
+            preds[:, t + h] = pr.numpy()
+    fired = 0
+    for i in range(2):
+        f = get(FORECASTER[est])(horizon=h, n_features=P, mode="reference", seed=seeds[i], k=K,
+                                 q=Q, eta=lrs[i])
+        ref = run_online(f, ys[i])
+        # eta 2 is chaotic: rounding differences grow to ~1e-7 relative
+        np.testing.assert_allclose(preds[i, h:], ref.predicted[h:], rtol=1e-6, atol=1e-9)
+        assert int(st.guard.guarded[i]) == f.guarded
+        fired += sum(e.reason == "bound" for e in f.guard_events)
+    assert fired > 0  # the bound really replaced forecasts
