@@ -586,7 +586,10 @@ class MainWindow(QMainWindow):
             for i in range(self.method_list.count())
             if self.method_list.item(i).checkState() == Qt.CheckState.Checked
         )
-        # list order: the first checked method in the list is the one shown
+        # list order: the first checked method in the list is the one shown (an order set by
+        # --method or an evaluation config stays until the checked methods change)
+        if set(methods) == set(self.model.settings.methods):
+            methods = self.model.settings.methods
         latency = self.latency_radio.isChecked()
         changes = {
             "methods": methods,

@@ -113,6 +113,8 @@ class ReviewViews(QWidget):
         self.scale_bar.text.setText(f"{self.scale_bar_mm:g} mm")
         self.error_text = pg.TextItem("", color=(255, 235, 120), anchor=(0, 0))
         self.error_text.setParentItem(self.plots[2].getViewBox())
+        self.error_text.setZValue(1000)  # above the image, whatever the zoom
+        self.error_text.fill = pg.mkBrush(0, 0, 0, 160)
         self.error_text.setPos(6, 4)
         layout.addWidget(self.glw, 1)
         self.readout = QLabel(PLACEHOLDER)

@@ -124,3 +124,15 @@ def test_kalman_warm_up_is_shown(window, qtbot, tmp_path):
     assert f"kalman warming up (last value) for {left} more sample(s)" in (
         window.frame_label.text()
     )
+
+
+def test_shown_method_stays_when_another_setting_changes(window, qtbot):
+    """An order given by --method (here: no-prediction before linear, against the list) stays
+    when the horizon changes; it is the checked methods changing that applies the list order."""
+    _phantom(window, qtbot, n_frames=30)
+    m = window.model
+    m.update_settings(methods=("no-prediction", "linear"))
+    window._sync_controls()
+    window.horizon_ms.setValue(750.0)
+    window._apply_settings()
+    assert m.settings.horizon_ms == 750.0 and m.primary == "no-prediction"
