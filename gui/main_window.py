@@ -164,6 +164,11 @@ class MainWindow(QMainWindow):
         # a coarse timer fires up to 5 % late: precise, and scheduled against an absolute clock
         self.tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.replay_clock = ReplayClock(1.0)
+        # once every frame is processed, Play loops over the results (a cine loop)
+        self.looping = False
+        self.loop_timer = QTimer(self)
+        self.loop_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.loop_timer.timeout.connect(self._loop_step)
         self._metadata_given: tuple[str, Any, Any] | None = None  # (path, spacing, period)
         self.tick_timer.timeout.connect(self._request_frame)
 
@@ -297,6 +302,17 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         rl.addWidget(self.progress)
         layout.addWidget(replay_box)
+
+        summary_box = QGroupBox("Error so far (checked predictions)")
+        sbl = QVBoxLayout(summary_box)
+        self.summary_label = QLabel("")
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+        self.summary_label.setToolTip(
+            "mean and 95th percentile of the geometric error in mm (field error over the ROI, or "
+            "marker distance); vs none: error reduction against no prediction on the same "
+            "targets; guarded: forecasts the plausibility guard replaced")
+        sbl.addWidget(self.summary_label)
+        layout.addWidget(summary_box)
 
         disp_box = QGroupBox("Display")
         df = QFormLayout(disp_box)
@@ -521,6 +537,8 @@ class MainWindow(QMainWindow):
         self.pending = None
         self.run_to = None
         self.play_after_prepare = False
+        self.looping = False
+        self.loop_timer.stop()
         self._update_play_button()
         self.tick_timer.stop()
         self.progress.setVisible(False)
@@ -550,7 +568,7 @@ class MainWindow(QMainWindow):
 
     def _update_play_button(self) -> None:
         """Pause while playing or preparing to play; Play otherwise."""
-        running = self.model.playing or self.play_after_prepare
+        running = self.model.playing or self.play_after_prepare or self.looping
         self.play_button.setText("❚❚ Pause" if running else "▶ Play")
 
     def _update_labels(self) -> None:
@@ -570,12 +588,32 @@ class MainWindow(QMainWindow):
             f"frame {max(m.position, 0)} shown; newest acquired {max(m.newest, -1)} of "
             f"{m.n_frames - 1}; replay starts at {first}{guard}{warm}"
         )
+        self._update_summary()
         eff = m.effective_fps
         eff_text = "–" if eff != eff else f"{eff:.2f}"
         self.rate_label.setText(
             f"requested {m.requested_fps:.2f} frames/s (×{m.speed:g}); effective {eff_text} "
             "frames/s"
         )
+
+    def _update_summary(self) -> None:
+        """The live per-method error table (``ViewerModel.method_summary``)."""
+        rows = self.model.method_summary() if self.model.first_frame is not None else []
+        if not rows:
+            self.summary_label.setText("no prediction checked yet")
+            return
+        cells = ["<tr><th align=left>method</th><th>n</th><th>mean</th><th>p95 mm</th>"
+                 "<th>vs none</th><th>guarded</th></tr>"]
+        for r in rows:
+            mean = "–" if r["n"] == 0 else f"{r['mean_mm']:.2f}"
+            p95 = "–" if r["n"] == 0 else f"{r['p95_mm']:.2f}"
+            gain = "" if r["gain"] is None else f"{100 * r['gain']:+.0f} %"
+            cells.append(
+                f"<tr><td style='color:{method_color(r['method'])}'>{r['method']}</td>"
+                f"<td align=right>{r['n']}</td><td align=right>{mean}</td>"
+                f"<td align=right>{p95}</td><td align=right>{gain}</td>"
+                f"<td align=right>{r['guarded']}</td></tr>")
+        self.summary_label.setText("<table cellspacing=3>" + "".join(cells) + "</table>")
 
     # ================================================================== widgets -> model
     def _apply_settings(self, *args: object) -> None:
@@ -635,6 +673,8 @@ class MainWindow(QMainWindow):
         self.model.set_speed(value)
         if self.model.playing:
             self.replay_clock.start(self.model.frame_period_s / self.model.speed)
+        if self.looping:
+            self.loop_timer.start(max(1, round(1000 * self.model.frame_period_s / value)))
         self._update_labels()
 
     # ================================================================== opening
@@ -885,7 +925,7 @@ class MainWindow(QMainWindow):
             self._prepare()
             return
         if m.newest >= m.n_frames - 1:
-            self.statusBar().showMessage("every frame is processed", 5000)
+            self.start_loop()
             return
         m.set_position(m.newest)
         # objects alive now (sequence, pipelines, widgets) stay: keep them out of the cyclic
@@ -901,10 +941,32 @@ class MainWindow(QMainWindow):
         self.model.set_playing(False)
         self.run_to = None
         self.tick_timer.stop()
+        if self.looping:
+            self.looping = False
+            self.loop_timer.stop()
+            self._update_play_button()
+
+    def start_loop(self) -> None:
+        """Every frame is processed: show the results again as a cine loop (replayed frames,
+        at the replay rate) until paused."""
+        m = self.model
+        if m.first_frame is None or m.newest < m.first_frame:
+            return
+        self.looping = True
+        self.loop_timer.start(max(1, round(1000 * m.frame_period_s / m.speed)))
+        self.statusBar().showMessage(
+            f"every frame is processed: cine loop of the results, frames {m.first_frame}.."
+            f"{m.newest} (Space pauses)", 8000)
+        self._update_play_button()
+
+    def _loop_step(self) -> None:
+        m = self.model
+        first = m.first_frame if m.first_frame is not None else 0
+        m.set_position(m.position + 1 if first <= m.position < m.newest else first)
 
     def toggle_play(self) -> None:
         """Play or pause."""
-        if self.model.playing or self.play_after_prepare:
+        if self.model.playing or self.play_after_prepare or self.looping:
             self.play_after_prepare = False
             self.pause()
             self._update_play_button()
@@ -1156,6 +1218,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:
         self.tick_timer.stop()
+        self.loop_timer.stop()
         self.generation += 1
         self.worker_thread.stop()
         self.plots.stop()

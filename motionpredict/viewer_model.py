@@ -1430,6 +1430,39 @@ class ViewerModel:
         res = self.results.get(name, {})
         return sum(bool(getattr(r, "guarded", False)) for r in res.values()), len(res)
 
+    def method_summary(self) -> list[dict[str, Any]]:
+        """Live per-method summary of the checked predictions, in the order of the settings.
+
+        Each entry: ``method``; ``n`` predictions checked; ``mean_mm`` and ``p95_mm`` of the
+        geometric error (:meth:`field_error_series`: field error over the ROI for images, mean
+        3D marker distance for markers; ``nan`` before any); ``gain`` = 1 - mean error / mean
+        error of no prediction over the same targets (``None`` when no prediction is not among
+        the methods or has no common target; positive = better than no prediction);
+        ``guarded`` and ``issued`` (:meth:`guarded_count`).
+        """
+        series = {m: self.field_error_series(m) for m in self.settings.methods}
+        base = series.get("no-prediction")
+        out = []
+        for m in self.settings.methods:
+            t, e = series[m]
+            gain = None
+            if base is not None and m != "no-prediction" and e.size and base[1].size:
+                common, ia, ib = np.intersect1d(t, base[0], return_indices=True)
+                b = float(np.mean(base[1][ib])) if common.size else 0.0
+                if common.size and b > 0:
+                    gain = 1.0 - float(np.mean(e[ia])) / b
+            ng, ni = self.guarded_count(m)
+            out.append({
+                "method": m,
+                "n": int(e.size),
+                "mean_mm": float(np.mean(e)) if e.size else float("nan"),
+                "p95_mm": float(np.percentile(e, 95)) if e.size else float("nan"),
+                "gain": gain,
+                "guarded": ng,
+                "issued": ni,
+            })
+        return out
+
     def weight_series(self, method: str | None = None) -> dict[str, np.ndarray]:
         """PCA weights (or marker coordinates, mm) measured and predicted.
 

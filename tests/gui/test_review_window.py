@@ -136,3 +136,43 @@ def test_shown_method_stays_when_another_setting_changes(window, qtbot):
     window.horizon_ms.setValue(750.0)
     window._apply_settings()
     assert m.settings.horizon_ms == 750.0 and m.primary == "no-prediction"
+
+
+def test_error_summary_per_method(window, qtbot):
+    import numpy as np
+
+    m = _phantom(window, qtbot, n_frames=40)
+    m.update_settings(methods=("linear", "no-prediction"), horizon_ms=500.0, train_frames=12)
+    window.jump_to(30)
+    qtbot.waitUntil(lambda: m.newest >= 30 and not window.busy, timeout=60_000)
+    rows = {r["method"]: r for r in m.method_summary()}
+    t_lin, e_lin = m.field_error_series("linear")
+    t_np, e_np = m.field_error_series("no-prediction")
+    np.testing.assert_array_equal(t_lin, t_np)
+    assert rows["linear"]["n"] == e_lin.size == 30 - 12 + 1 - 2  # targets acquired so far
+    assert rows["linear"]["mean_mm"] == pytest.approx(e_lin.mean())
+    assert rows["linear"]["p95_mm"] == pytest.approx(np.percentile(e_lin, 95))
+    assert rows["linear"]["gain"] == pytest.approx(1 - e_lin.mean() / e_np.mean())
+    assert rows["no-prediction"]["gain"] is None
+    assert rows["linear"]["issued"] == 30 - 12 + 1
+    text = window.summary_label.text()
+    assert f"{e_lin.mean():.2f}" in text and f"{100 * rows['linear']['gain']:+.0f} %" in text
+
+
+def test_play_after_the_last_frame_loops_over_the_results(window, qtbot):
+    m = _phantom(window, qtbot, n_frames=20)
+    window.jump_to(19)
+    qtbot.waitUntil(lambda: m.newest == 19 and not window.busy, timeout=60_000)
+    window.speed_spin.setValue(20.0)  # 12.5 ms per frame
+    seen: list[int] = []
+    m.events.position.connect(lambda e: seen.append(e.value))
+    window.toggle_play()
+    assert window.looping and window.play_button.text() == "❚❚ Pause"
+    qtbot.waitUntil(lambda: len(seen) >= 12, timeout=10_000)
+    # 19 -> first replayed frame (12) -> 13 ... 19 -> 12 ...: the replayed frames in a loop
+    assert seen[:9] == [12, 13, 14, 15, 16, 17, 18, 19, 12]
+    window.toggle_play()
+    assert not window.looping and window.play_button.text() == "▶ Play"
+    n = len(seen)
+    qtbot.wait(100)
+    assert len(seen) == n  # stopped
