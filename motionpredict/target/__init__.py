@@ -12,6 +12,12 @@ from motionpredict.target.contour import (
     track_fields,
     track_pipeline,
 )
+from motionpredict.target.gating import (
+    GatingResult,
+    gating_curve,
+    plot_gating_curves,
+    simulate_gating,
+)
 from motionpredict.target.intervals import AdaptiveConformal, IntervalSeries, conformal_series
 from motionpredict.target.metrics import (
     METRIC_NAMES,
@@ -24,15 +30,19 @@ from motionpredict.target.metrics import (
 __all__ = [
     "METRIC_NAMES",
     "AdaptiveConformal",
+    "GatingResult",
     "IntervalSeries",
     "TargetTrack",
     "centroid_mm",
     "conformal_series",
+    "gating_curve",
     "mask_from_label",
     "mask_from_sidecar",
     "move_mask",
     "overlap_metrics",
+    "plot_gating_curves",
     "series_metrics",
+    "simulate_gating",
     "surface_distances",
     "track_fields",
     "track_pipeline",
