@@ -51,6 +51,7 @@ from motionpredict.sequences import ImageSequence, PointTrajectories
 from motionpredict.viewer_model import (
     COMPARE_MODES,
     FIELD_DISPLAYS,
+    TOP_PLOTS,
     FrameOutput,
     ModelEvent,
     PipelineFactory,
@@ -346,6 +347,13 @@ class MainWindow(QMainWindow):
         self.cmap_combo.addItems(list(COLOUR_MAPS))
         self.cmap_combo.currentTextChanged.connect(self.review.set_colour_map)
         df.addRow("Colour map", self.cmap_combo)
+        self.top_plot_combo = QComboBox()
+        self.top_plot_combo.addItems(list(TOP_PLOTS))
+        self.top_plot_combo.setToolTip(
+            "displacement: the target's mean displacement in mm (tumour, ROI or frame), measured "
+            "and predicted; weights: the PCA weights")
+        self.top_plot_combo.currentTextChanged.connect(lambda s: self._set_display(top_plot=s))
+        df.addRow("Top plot", self.top_plot_combo)
         self.reset_zoom_button = QPushButton("Reset zoom")
         self.reset_zoom_button.clicked.connect(self.review.reset_zoom)
         df.addRow(self.reset_zoom_button)
@@ -427,6 +435,7 @@ class MainWindow(QMainWindow):
             d = self.model.display
             self.compare_combo.setCurrentText(d.compare)
             self.field_combo.setCurrentText(d.field)
+            self.top_plot_combo.setCurrentText(d.top_plot)
             self.contour_check.setChecked(d.show_contours)
             self.window_spin.setValue(d.window)
             self.level_spin.setValue(d.level)
@@ -495,7 +504,7 @@ class MainWindow(QMainWindow):
         self.view_tabs.setVisible(images)
         for w in (self.compare_combo, self.field_combo, self.contour_check, self.window_spin,
                   self.level_spin, self.preset_combo, self.cmap_combo, self.reset_zoom_button,
-                  self.ncomp_spin):
+                  self.ncomp_spin, self.top_plot_combo):
             w.setEnabled(images)
 
     def _render_views(self) -> None:
@@ -556,6 +565,9 @@ class MainWindow(QMainWindow):
         self._update_labels()
 
     def _on_display(self, event: ModelEvent) -> None:
+        if event.value == "top_plot":
+            self.plots.refresh()
+            return
         if event.value in ("window", "level"):
             self._syncing = True
             self.window_spin.setValue(self.model.display.window)

@@ -59,6 +59,10 @@ class PlotData:
         markers the z coordinate of each marker, superior-inferior in the Krilavicius data).
     quantity, error_label
         Axis labels.
+    top_plot
+        ``"displacement"``: the top plot shows the target's displacement in mm (the
+        ``disp_*`` series of :meth:`ViewerModel.displacement_series`, replayed frames) instead
+        of the PCA weights (``"weights"``; always for markers).
     """
 
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -75,6 +79,13 @@ class PlotData:
     labels: tuple[str, ...] = ()
     quantity: str = "PCA weight"
     error_label: str = "field error (mm)"
+    top_plot: str = "weights"
+    disp_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    disp_measured: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    disp_pred_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    disp_predicted: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    disp_labels: tuple[str, ...] = ()
+    disp_region: str = ""
 
     @property
     def title(self) -> str:
@@ -103,6 +114,11 @@ class PlotData:
             columns = tuple(range(n))
             labels = tuple(f"w{c + 1}" for c in columns)
             quantity, error_label = "PCA weight", "field error (mm)"
+        top = "weights"
+        disp: dict = {}
+        if not isinstance(seq, PointTrajectories) and m.display.top_plot == "displacement":
+            disp = m.displacement_series()
+            top = "displacement" if disp["times"].size else "weights"
         return cls(
             times=ws["times"].copy(),
             true=ws["true"].copy(),
@@ -118,6 +134,13 @@ class PlotData:
             labels=labels,
             quantity=quantity,
             error_label=error_label,
+            top_plot=top,
+            disp_times=disp.get("times", np.zeros(0)),
+            disp_measured=disp.get("measured", np.zeros((0, 0))),
+            disp_pred_times=disp.get("pred_times", np.zeros(0)),
+            disp_predicted=disp.get("predicted", np.zeros((0, 0))),
+            disp_labels=tuple(disp.get("labels", ())),
+            disp_region=str(disp.get("region", "")),
         )
 
 
@@ -136,27 +159,47 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
     ae.set_ylabel(data.error_label, fontsize=8)
     ae.set_xlabel("time (s)", fontsize=8)
     n_comp = len(data.columns) if data.true.size else 0
-    if n_comp:
-        for i, (c, label) in enumerate(zip(data.columns, data.labels, strict=True)):
+    show_disp = data.top_plot == "displacement" and data.disp_measured.size > 0
+    if n_comp and show_disp:
+        aw.set_ylabel(f"displacement (mm), {data.disp_region}", fontsize=8)
+        for i, label in enumerate(data.disp_labels):
             col = COLORS[i % len(COLORS)]
-            aw.plot(data.times, data.true[:, c], color=col, lw=1.2, label=label)
-            if data.predicted.size:
-                aw.plot(
-                    data.pred_times,
-                    data.predicted[:, c],
-                    color=col,
-                    lw=1.2,
-                    ls="--",
-                    label=f"{label} predicted",
-                )
+            aw.plot(data.disp_times, data.disp_measured[:, i], color=col, lw=1.2, label=label)
+            if data.disp_predicted.size:
+                aw.plot(data.disp_pred_times, data.disp_predicted[:, i], color=col, lw=1.2,
+                        ls="--", label=f"{label} predicted")
         if data.training_end_s is not None and data.training_start_s is not None:
             aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
         aw.set_title(
-            f"{data.title}: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
-            f"(dashed), {data.primary}; grey = training",
+            f"target displacement (mean over the {data.disp_region}): measured (solid) vs "
+            f"predicted {data.horizon_ms:.0f} ms ahead (dashed), {data.primary}; grey = training",
             fontsize=8,
         )
-        aw.legend(fontsize=7, ncol=min(2 * n_comp, 6), loc="upper left")
+        aw.legend(fontsize=7, ncol=2 * len(data.disp_labels), loc="upper left")
+        if data.times.size:
+            aw.set_xlim(float(data.times[0]), None)
+    if n_comp:
+        if not show_disp:
+            for i, (c, label) in enumerate(zip(data.columns, data.labels, strict=True)):
+                col = COLORS[i % len(COLORS)]
+                aw.plot(data.times, data.true[:, c], color=col, lw=1.2, label=label)
+                if data.predicted.size:
+                    aw.plot(
+                        data.pred_times,
+                        data.predicted[:, c],
+                        color=col,
+                        lw=1.2,
+                        ls="--",
+                        label=f"{label} predicted",
+                    )
+            if data.training_end_s is not None and data.training_start_s is not None:
+                aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
+            aw.set_title(
+                f"{data.title}: measured (solid) vs predicted {data.horizon_ms:.0f} ms ahead "
+                f"(dashed), {data.primary}; grey = training",
+                fontsize=8,
+            )
+            aw.legend(fontsize=7, ncol=min(2 * n_comp, 6), loc="upper left")
         for method, (t, e) in data.errors.items():
             if e.size:  # one colour per method, fixed by the registry (never two alike)
                 ae.plot(t, e, color=method_color(method), lw=1.2, label=method)

@@ -62,6 +62,11 @@ COMPARE_MODES: tuple[CompareMode, ...] = ("difference", "blend", "checkerboard")
 FieldDisplay = Literal["none", "arrows", "grid"]
 FIELD_DISPLAYS: tuple[FieldDisplay, ...] = ("none", "arrows", "grid")
 
+#: What the top plot shows for image sequences: the target's displacement in mm (mean field over
+#: the tumour, the ROI or the frame) or the PCA weights.
+TopPlot = Literal["displacement", "weights"]
+TOP_PLOTS: tuple[TopPlot, ...] = ("displacement", "weights")
+
 #: One colour per forecasting method, by the method's position in the registry
 #: (``motionpredict.forecasters.available()``): matplotlib's ``tab20`` order with the ten ``tab10``
 #: colours first, so that up to ten methods never share a colour and a method keeps its colour
@@ -830,6 +835,7 @@ class DisplayOptions:
     show_contours: bool = True
     slice_index: int = 0
     checker_tile: int = 16
+    top_plot: TopPlot = "displacement"
 
 
 class ViewerModel:
@@ -897,6 +903,7 @@ class ViewerModel:
         self.timings: dict[int, dict[str, float]] = {}
         self._ticks: deque[tuple[float, int]] = deque(maxlen=32)
         self._field_errors: dict[str, dict[int, float]] = {}
+        self._region_means: dict[tuple[str, str, int], np.ndarray] = {}
         self._contours: list[np.ndarray] = []
         self._moved_masks: dict[tuple[str, str, int], np.ndarray] = {}
 
@@ -991,6 +998,8 @@ class ViewerModel:
             raise ConfigurationError(f"comparison must be one of {COMPARE_MODES}")
         if "field" in changes and changes["field"] not in FIELD_DISPLAYS:
             raise ConfigurationError(f"field display must be one of {FIELD_DISPLAYS}")
+        if "top_plot" in changes and changes["top_plot"] not in TOP_PLOTS:
+            raise ConfigurationError(f"top plot must be one of {TOP_PLOTS}")
         if "window" in changes and not float(changes["window"]) > 0:
             raise ConfigurationError(f"window must be positive, got {changes['window']}")
         seq = self.image_sequence
@@ -1033,6 +1042,7 @@ class ViewerModel:
         self.timings = {}
         self._moved_masks = {}
         self._field_errors = {}
+        self._region_means = {}
         self.warming_up = {}
         self.warmup_frames = {}
         self.position = -1
@@ -1430,6 +1440,77 @@ class ViewerModel:
         res = self.results.get(name, {})
         return sum(bool(getattr(r, "guarded", False)) for r in res.values()), len(res)
 
+    def target_region(self) -> tuple[str, np.ndarray | None]:
+        """``(name, mask)`` of the region whose mean displacement is the target's: the tumour
+        mask of the reference frame, else the ROI box (rows, columns and, for volumes, slices),
+        else the whole frame (mask ``None``)."""
+        seq = self.image_sequence
+        if seq is None:
+            return "frame", None
+        if self.tumour_mask is not None and self.tumour_mask.any():
+            return "tumour", self.tumour_mask
+        if self.roi is None and self.roi_slices is None:
+            return "frame", None
+        mask = np.zeros(seq.shape, dtype=bool)
+        r0, c0, r1, c1 = self.roi if self.roi is not None else (0, 0, *seq.shape[-2:])
+        z0, z1 = self.roi_slices if self.roi_slices is not None else (0, seq.shape[0])
+        if seq.ndim == 3:
+            mask[z0:z1, r0:r1, c0:c1] = True
+        else:
+            mask[r0:r1, c0:c1] = True
+        return "ROI", mask
+
+    def displacement_series(self, method: str | None = None) -> dict[str, Any]:
+        """The target's displacement in mm, measured and predicted, over the replayed frames.
+
+        The mean over :meth:`target_region` of the Lucas-Kanade field of each acquired frame
+        (``measured``) and of the field predicted ``h`` frames earlier for it (``predicted``, at
+        the target times), one column per array axis: ``dy, dx`` (rows, columns) or
+        ``dz, dy, dx``. In a sagittal cine the rows run superior-inferior and the columns
+        anterior-posterior. Each mean is computed once.
+
+        Returns
+        -------
+        dict
+            ``times`` ``(K,)`` s, ``measured`` ``(K, c)`` mm, ``pred_times`` ``(M,)`` s,
+            ``predicted`` ``(M, c)`` mm, ``labels`` (``c`` names), ``region`` (its name).
+        """
+        m = method or self.primary
+        region, mask = self.target_region()
+        seq = self.image_sequence
+        c = 0 if seq is None else seq.ndim
+        labels = ("dz (slices)", "dy (rows)", "dx (columns)")[-c:] if c else ()
+        out: dict[str, Any] = {"times": np.zeros(0), "measured": np.zeros((0, c)),
+                               "pred_times": np.zeros(0), "predicted": np.zeros((0, c)),
+                               "labels": labels, "region": region}
+        if seq is None:
+            return out
+        res = self.results.get(m, {})
+
+        def mean(kind: str, t: int, f: Any) -> np.ndarray:
+            key = (m, kind, t)
+            if key not in self._region_means:
+                a = np.asarray(f, dtype=np.float64)
+                self._region_means[key] = (a.reshape(-1, a.shape[-1]).mean(axis=0)
+                                           if mask is None else a[mask].mean(axis=0))
+            return self._region_means[key]
+
+        tm, vm, tp, vp = [], [], [], []
+        for t in sorted(res):
+            lk = getattr(res[t], "field_mm", None)
+            if lk is not None:
+                tm.append(float(seq.times[t]))
+                vm.append(mean("measured", t, lk))
+            pf = getattr(res[t], "predicted_field_mm", None)
+            if pf is not None:
+                tp.append(self.target_time(int(res[t].target_t)))
+                vp.append(mean("predicted", t, pf))
+        if tm:
+            out["times"], out["measured"] = np.asarray(tm), np.asarray(vm)
+        if tp:
+            out["pred_times"], out["predicted"] = np.asarray(tp), np.asarray(vp)
+        return out
+
     def method_summary(self) -> list[dict[str, Any]]:
         """Live per-method summary of the checked predictions, in the order of the settings.
 
@@ -1807,6 +1888,7 @@ __all__ = [
     "FIELD_DISPLAYS",
     "METHOD_PALETTE",
     "STAGES",
+    "TOP_PLOTS",
     "WINDOW_PRESETS",
     "DisplayOptions",
     "Event",

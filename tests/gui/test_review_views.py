@@ -149,3 +149,35 @@ def test_marker_mode_hides_the_image_panes(window, qtbot, tmp_path):
                         spacing_mm=(2.0, 2.0))
     qtbot.waitUntil(lambda: not window.model.is_markers and not window.busy, timeout=30_000)
     assert window.view_tabs.isVisible() and window.compare_combo.isEnabled()
+
+
+def test_target_displacement_in_mm_replaces_the_weights(replayed):
+    window, m, _rv = replayed
+    region, mask = m.target_region()
+    assert region == "tumour" and mask is m.tumour_mask  # the phantom has a tumour mask
+    ds = m.displacement_series()
+    res = m.results["no-prediction"]
+    t = TRAIN + 4
+    k = list(ds["times"]).index(m.sequence.times[t])
+    f64 = np.float64
+    np.testing.assert_allclose(ds["measured"][k], res[t].field_mm[mask].astype(f64).mean(0))
+    np.testing.assert_allclose(ds["predicted"][k],
+                               res[t].predicted_field_mm[mask].astype(f64).mean(0))
+    assert ds["pred_times"][k] == pytest.approx(m.target_time(res[t].target_t))
+    assert ds["labels"] == ("dy (rows)", "dx (columns)") and ds["measured"].shape == (10, 2)
+    # without a tumour: the ROI box
+    m.tumour_mask = None
+    m.roi = (5, 6, 20, 30)
+    m._region_means.clear()
+    region, mask = m.target_region()
+    assert region == "ROI" and mask.sum() == 15 * 24
+    np.testing.assert_allclose(m.displacement_series()["measured"][k],
+                               res[t].field_mm[5:20, 6:30].reshape(-1, 2).astype(f64).mean(0))
+    # the top plot draws it (default), or the PCA weights
+    window.plots.render_now()
+    assert window.plots.data.top_plot == "displacement"
+    np.testing.assert_allclose(window.plots.data.disp_measured, m.displacement_series()["measured"])
+    window.top_plot_combo.setCurrentText("weights")
+    assert m.display.top_plot == "weights"
+    window.plots.render_now()
+    assert window.plots.data.top_plot == "weights"
