@@ -88,9 +88,10 @@ def test_default_method_answer_line_equals_metrics_json(markers: Path, tmp_path:
 
 def test_ratio_above_one_prints_a_warning_before_the_answer(markers: Path, tmp_path: Path,
                                                             capsys) -> None:
-    """LMS with a harmful step (eta 2) in the unguarded reference mode diverges."""
+    """LMS with a harmful step (eta 0.5) in reference mode (only bounded, not guarded) is worse
+    than no prediction."""
     out = tmp_path / "bad"
-    rc, lines = _predict([str(markers), "--method", "lms", "--param", "eta=2.0", "--mode",
+    rc, lines = _predict([str(markers), "--method", "lms", "--param", "eta=0.5", "--mode",
                           "reference", "--horizon", "5steps", "--out", str(out), "--no-report"],
                          capsys)
     assert rc == 0
