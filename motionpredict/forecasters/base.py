@@ -268,6 +268,9 @@ class Forecaster(ABC):
     hyperparameters: ClassVar[tuple[HyperParameter, ...]] = ()
     #: True when the method keeps learning while it forecasts (mode matters).
     online: ClassVar[bool] = True
+    #: False for methods that only learn causally: asking them for reference mode is refused
+    #: (a result labelled "reference" must hold look-ahead numbers).
+    has_reference_mode: ClassVar[bool] = True
     #: Small, fast settings for the shared contract tests.
     test_params: ClassVar[dict[str, Any]] = {}
 
@@ -286,6 +289,11 @@ class Forecaster(ABC):
             raise ConfigurationError(f"n_features must be >= 1, got {n_features}")
         if mode not in MODES:
             raise ConfigurationError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "reference" and not self.has_reference_mode:
+            raise ConfigurationError(
+                f"{self.name} has no reference (look-ahead) mode: it learns causally only; "
+                "use mode causal"
+            )
         known = {hp.name: hp for hp in self.hyperparameters}
         guard_names = {hp.name for hp in GUARD_PARAMETERS}
         guard_params = {n: params.pop(n) for n in list(params) if n in guard_names}

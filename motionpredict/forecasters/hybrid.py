@@ -48,8 +48,8 @@ Population prior (``prior_path``)
     ``heads``, ``feed_error``, ``smooth``, ``bound``, base settings); any difference is refused.
 
 Causal mode updates on targets once acquired. Reference mode (look-ahead) is not offered by this
-new method: it runs causally in both modes and the base RLS too (labelled ``mode`` unchanged);
-the published methods keep their reference mode.
+new method: asking for it is refused (``has_reference_mode = False``), so that no result labelled
+"reference" holds causal numbers; the published methods keep their reference mode.
 
 Cost per step ``O(n_heads q (q + m))`` (one compiled numba kernel) plus the RLS base
 (``O(d^2)``).
@@ -84,6 +84,7 @@ class HybridSnAp1(Forecaster):
 
     name = "snap1-hybrid"
     online = True
+    has_reference_mode = False
     hyperparameters = (
         HyperParameter("base_k", 4, (2, 4, 12), "lags of the multivariate RLS base"),
         HyperParameter("base_stride", 2, (1, 2), "samples between two lags of the base"),

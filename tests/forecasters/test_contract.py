@@ -10,6 +10,7 @@ import pytest
 import torch
 from breathing_signal import breathing_series
 
+from motionpredict.errors import ConfigurationError
 from motionpredict.forecasters import Forecaster, Standardizer, available, get, run_online
 
 P = 3
@@ -142,6 +143,10 @@ def test_same_seed_same_output(name, series, setup_cache, tmp_path_factory) -> N
 def test_pickle_mid_run_continues_identically(
     name, mode, series, setup_cache, tmp_path_factory
 ) -> None:
+    if mode == "reference" and not get(name).has_reference_mode:
+        with pytest.raises(ConfigurationError, match="no reference"):
+            make(name, 2, series, setup_cache, tmp_path_factory, mode=mode)
+        return
     f = make(name, 2, series, setup_cache, tmp_path_factory, mode=mode)
     if not f.online:
         f.fit(series[:FIT_UNTIL])
