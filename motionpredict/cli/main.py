@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "datasets",
     "register",
     "predict",
+    "target",
     "evaluate",
     "train-population",
     "results",
@@ -45,7 +46,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 EXIT_USER_ERROR = 2
 
 #: Commands whose output folder is staged and may be replaced with ``--force``.
-STAGED_COMMANDS: tuple[str, ...] = ("demo", "phantom", "register", "predict", "evaluate")
+STAGED_COMMANDS: tuple[str, ...] = ("demo", "phantom", "register", "predict", "evaluate",
+                                    "target")
 
 
 class _Parser(argparse.ArgumentParser):

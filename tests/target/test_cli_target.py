@@ -1,0 +1,101 @@
+"""``motionpredict target``: outputs agree with each other; user errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from motionpredict.cli.main import main
+
+
+def test_target_on_the_phantom_writes_consistent_outputs(tmp_path, capsys) -> None:
+    out = tmp_path / "t"
+    code = main(
+        [
+            "target",
+            "--phantom",
+            "--frames",
+            "80",
+            "--method",
+            "rls",
+            "--horizon",
+            "0.5s",
+            "--windows",
+            "2",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "interval coverage" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {
+        "target.csv",
+        "metrics.json",
+        "centroid.png",
+        "gating.png",
+    }
+    rows = list(csv.DictReader((out / "target.csv").read_text().splitlines()))
+    m = json.loads((out / "metrics.json").read_text())
+    # 80 frames, 36 training frames (45 %), 2 frames ahead: targets 38..79
+    assert len(rows) == 80 - 36 - 2 == m["target"]["n_frames"]
+    assert np.mean([float(r["dice"]) for r in rows]) == pytest.approx(
+        m["target"]["mean_dice"], abs=1e-4
+    )
+    dist = [float(r["centroid_distance_mm"]) for r in rows]
+    direct = [
+        np.hypot(
+            float(r["actual_c0_mm"]) - float(r["predicted_c0_mm"]),
+            float(r["actual_c1_mm"]) - float(r["predicted_c1_mm"]),
+        )
+        for r in rows
+    ]
+    np.testing.assert_allclose(dist, direct, atol=2e-4)
+    # the first window's beam columns give the duty cycles of metrics.json
+    for key, col in (("no prediction", "beam_no_prediction"), ("rls", "beam_rls")):
+        beam = np.array([int(r[col]) for r in rows])
+        g = m["gating"][key][0]
+        assert g["window_mm"] == 2.0
+        # the beam follows decisions taken 2 frames (500 ms) earlier: none for the first 2
+        assert not beam[:2].any()
+        assert beam[2:].mean() == pytest.approx(g["duty_cycle"])
+    cov = [int(r["covered"]) for r in rows if r["covered"] != ""]
+    assert np.mean(cov) == pytest.approx(m["interval"]["coverage"])
+    assert m["settings"]["latency_ms"] == pytest.approx(500.0)
+
+
+def test_target_user_errors_exit_2(tmp_path, capsys) -> None:
+    assert main(["target", "--horizon", "0.5s"]) == 2
+    assert "--phantom" in capsys.readouterr().err
+    assert main(["target", str(tmp_path), "--phantom", "--horizon", "0.5s"]) == 2
+    capsys.readouterr()
+    # a label image of the wrong shape for the series
+    seq = tmp_path / "seq.mha"
+    img = sitk.GetImageFromArray(np.zeros((30, 16, 16), np.float32), isVector=False)
+    img.SetSpacing((1.0, 1.0, 1.0))
+    sitk.WriteImage(img, str(seq))
+    sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 8), np.uint8)), str(tmp_path / "l.mha"))
+    code = main(
+        [
+            "target",
+            str(seq),
+            "--label",
+            str(tmp_path / "l.mha"),
+            "--horizon",
+            "1steps",
+            "--frame-period",
+            "0.2",
+            "--spacing",
+            "1",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "label" in err[0]
+    assert not (tmp_path / "o").exists()
