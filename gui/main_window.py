@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -304,10 +305,13 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.progress)
         layout.addWidget(replay_box)
 
-        summary_box = QGroupBox("Error so far (checked predictions)")
+        summary_box = QGroupBox("Error so far (mm)")
         sbl = QVBoxLayout(summary_box)
         self.summary_label = QLabel("")
         self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+        # never widen the controls (the dock does not scroll sideways)
+        self.summary_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                         QSizePolicy.Policy.Preferred)
         self.summary_label.setToolTip(
             "mean and 95th percentile of the geometric error in mm (field error over the ROI, or "
             "marker distance); vs none: error reduction against no prediction on the same "
@@ -614,8 +618,8 @@ class MainWindow(QMainWindow):
         if not rows:
             self.summary_label.setText("no prediction checked yet")
             return
-        cells = ["<tr><th align=left>method</th><th>n</th><th>mean</th><th>p95 mm</th>"
-                 "<th>vs none</th><th>guarded</th></tr>"]
+        cells = ["<tr><th align=left>method</th><th>n</th><th>mean</th><th>p95</th>"
+                 "<th>vs none</th><th>guard</th></tr>"]
         for r in rows:
             mean = "–" if r["n"] == 0 else f"{r['mean_mm']:.2f}"
             p95 = "–" if r["n"] == 0 else f"{r['p95_mm']:.2f}"
@@ -625,7 +629,8 @@ class MainWindow(QMainWindow):
                 f"<td align=right>{r['n']}</td><td align=right>{mean}</td>"
                 f"<td align=right>{p95}</td><td align=right>{gain}</td>"
                 f"<td align=right>{r['guarded']}</td></tr>")
-        self.summary_label.setText("<table cellspacing=3>" + "".join(cells) + "</table>")
+        self.summary_label.setText("<table cellspacing=2 style='font-size:small'>"
+                                   + "".join(cells) + "</table>error in mm")
 
     # ================================================================== widgets -> model
     def _apply_settings(self, *args: object) -> None:
