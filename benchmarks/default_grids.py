@@ -132,7 +132,7 @@ def candidates(method: str, n_sample: int) -> list[dict[str, Any]]:
 
 
 def collect(methods: list[str], cache: Path, n_sample: int) -> dict[str, Any]:
-    from motionpredict.evaluation import metrics as M
+    from motionpredict import metrics as M
     from motionpredict.evaluation.protocol import forecast_series, scored_window
 
     res: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}

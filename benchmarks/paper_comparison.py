@@ -216,8 +216,8 @@ def reference_rows(spec: dict[str, Any], horizons: list[int], cache: Path
     import numpy as np
 
     from motionpredict.evaluation.cache import ArrayCache
-    from motionpredict.evaluation.metrics import image_metrics
     from motionpredict.evaluation.protocol import register_all
+    from motionpredict.metrics import image_metrics
     from motionpredict.pipeline import SPLAT_SIGMA_PX, true_range
     from motionpredict.registration import warp_forward
 

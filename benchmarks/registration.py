@@ -34,7 +34,7 @@ import numpy as np
 from skimage.registration import optical_flow_ilk
 
 from motionpredict.cli.register import QUICK_GRID, QUICK_MAX_FRAMES
-from motionpredict.evaluation.metrics import image_metrics
+from motionpredict.metrics import image_metrics
 from motionpredict.registration import (
     DemonsRegistrar,
     DISRegistrar,

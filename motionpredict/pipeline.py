@@ -14,7 +14,7 @@ For each acquired frame ``t`` (after a training window used to fit the motion mo
 
 Each stage is timed in ms on every frame (:attr:`FrameResult.stage_ms`). Marker series skip the
 image stages (:class:`OnlineMarkerPipeline`). :func:`run_sequence` drives a pipeline over a window
-and returns the metrics of :mod:`motionpredict.evaluation.metrics`.
+and returns the metrics of :mod:`motionpredict.metrics`.
 
 ``reference`` mode reproduces the published look-ahead (the learner updates with the target of the
 prediction just made, ``h - 1`` frames before it is acquired): the pipeline then registers frame
@@ -671,9 +671,9 @@ def run_sequence(
     Returns
     -------
     SequenceRun
-        Series, timings and metrics (see :mod:`motionpredict.evaluation.metrics`).
+        Series, timings and metrics (see :mod:`motionpredict.metrics`).
     """
-    from motionpredict.evaluation import metrics as M
+    from motionpredict import metrics as M
 
     if pipeline.next_frame is None:
         pipeline.prepare()

@@ -39,7 +39,7 @@ def test_import_linter_contract_covers_every_core_module() -> None:
 
     with open(REPO / "pyproject.toml", "rb") as fh:
         contracts = tomllib.load(fh)["tool"]["importlinter"]["contracts"]
-    sources = {m for c in contracts for m in c["source_modules"]}
+    sources = {m for c in contracts for m in c.get("source_modules", [])}
     core = set()
     for path in (REPO / "motionpredict").iterdir():
         name = path.stem if path.suffix == ".py" else path.name

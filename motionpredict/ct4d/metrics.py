@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from motionpredict.errors import ValidationError
-from motionpredict.evaluation.metrics import marker_metrics, nrmse, pearson
+from motionpredict.metrics import marker_metrics, nrmse, pearson
 
 
 def point_errors(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:

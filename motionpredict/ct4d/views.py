@@ -2,7 +2,8 @@
 
 The GUI (or a report) draws :class:`OrthoView` objects; nothing here imports Qt or matplotlib.
 Contours are iso-lines at 0.5 of each (float) mask on the slice, from
-:func:`skimage.measure.find_contours`, in ``(row, col)`` pixel coordinates of the slice.
+:func:`find_contours` (marching squares of ``contourpy``, the contouring library matplotlib uses:
+a runtime dependency, unlike scikit-image), in ``(row, col)`` pixel coordinates of the slice.
 """
 
 from __future__ import annotations
@@ -10,13 +11,42 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from skimage import measure
 
 from motionpredict.errors import ValidationError
 from motionpredict.registration import warp_forward
 
 #: Slice planes in array-axis order: the axis held fixed, and the plane's name for axial CT.
 PLANES: tuple[tuple[int, str], ...] = ((0, "axial"), (1, "coronal"), (2, "sagittal"))
+
+
+def find_contours(image: np.ndarray, level: float) -> list[np.ndarray]:
+    """Iso-lines of a 2D array at ``level`` (marching squares, linear interpolation on pixel edges).
+
+    Parameters
+    ----------
+    image
+        ``(H, W)`` values (e.g. a mask occupancy in ``[0, 1]``); non-finite values are treated as
+        outside every line.
+    level
+        The iso-value.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(K, 2)`` float64 array of ``(row, col)`` pixel coordinates per line; a closed line
+        repeats its first point at the end. Empty when the level is not crossed.
+    """
+    import contourpy
+
+    z = np.asarray(image, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValidationError(f"contours need a 2D array, got shape {z.shape}")
+    if min(z.shape) < 2:
+        return []
+    gen = contourpy.contour_generator(z=np.ma.masked_invalid(z),
+                                      line_type=contourpy.LineType.Separate)
+    return [np.ascontiguousarray(np.asarray(line, dtype=np.float64)[:, ::-1])
+            for line in gen.lines(float(level)) if len(line) >= 2]
 
 
 @dataclass
@@ -110,8 +140,7 @@ def orthogonal_views(volume: np.ndarray, spacing: tuple[float, ...], *,
         image = np.take(vol, index, axis=axis)
         rest = [s for a, s in enumerate(spacing) if a != axis]
         contours = {
-            name: measure.find_contours(np.take(np.asarray(m, dtype=np.float64), index,
-                                                axis=axis), 0.5)
+            name: find_contours(np.take(np.asarray(m, dtype=np.float64), index, axis=axis), 0.5)
             for name, m in masks.items()
         }
         views.append(OrthoView(plane, index, image, (float(rest[0]), float(rest[1])), contours))

@@ -1,6 +1,6 @@
 """Evaluation: metrics, the published protocol, batch runs (joblib / Dask), results store, stats.
 
-Modules: :mod:`~motionpredict.evaluation.metrics` (error measures),
+Modules: :mod:`~motionpredict.metrics` (error measures, a lower layer; re-exported here),
 :mod:`~motionpredict.evaluation.protocol` (splits, horizons, grid search on validation, test-only
 numbers), :mod:`~motionpredict.evaluation.config` (TOML configuration),
 :mod:`~motionpredict.evaluation.batch` (local / Dask execution, resume),

@@ -487,8 +487,8 @@ def ct4d_setup(job: dict[str, Any], seq: LoadedSequence,
 def _run_ct4d_job(job: dict[str, Any], seq: LoadedSequence, run_dir: Path) -> dict[str, Any]:
     """One 4DCT job: grid search on the validation window of the series (point RMSE, mm), then
     point errors, predicted volumes and step times on the test window."""
+    from motionpredict import metrics as M
     from motionpredict.ct4d import forecast_series, run_ct4d
-    from motionpredict.evaluation import metrics as M
 
     setup, model, lk = ct4d_setup(job, seq, run_dir)
     series = setup.series

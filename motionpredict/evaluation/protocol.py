@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from motionpredict import metrics as M
 from motionpredict.errors import ConfigurationError, InputFileError
-from motionpredict.evaluation import metrics as M
 from motionpredict.evaluation.cache import ArrayCache, content_hash
 from motionpredict.forecasters import Standardizer, get, guard_summary, run_online
 from motionpredict.pipeline import SPLAT_SIGMA_PX, horizon_to_steps, new_forecaster, true_range

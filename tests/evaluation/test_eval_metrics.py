@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from motionpredict import metrics as M
 from motionpredict.errors import ValidationError
-from motionpredict.evaluation import metrics as M
 
 
 def test_dvf_error_constant_offset_and_roi() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motionpredict.evaluation import metrics as M
+from motionpredict import metrics as M
 
 
 def test_per_frame_nrmse_is_the_mean_of_frame_nrmses() -> None:

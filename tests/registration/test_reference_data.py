@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from motionpredict.evaluation.metrics import image_metrics
 from motionpredict.io import load
+from motionpredict.metrics import image_metrics
 from motionpredict.registration import (
     LKParams,
     LucasKanade,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from motionpredict.errors import ValidationError
-from motionpredict.evaluation.metrics import marker_metrics
 from motionpredict.evaluation.stats import cycle_bootstrap_gain
+from motionpredict.metrics import marker_metrics
 from motionpredict.report import content
 from motionpredict.report.data import ReportData
 
