@@ -26,6 +26,13 @@ from motionpredict.target.metrics import (
     series_metrics,
     surface_distances,
 )
+from motionpredict.target.trackrad import (
+    TrackRADCase,
+    phantom_labels,
+    read_trackrad_case,
+    score_against_labels,
+    write_trackrad_case,
+)
 
 __all__ = [
     "METRIC_NAMES",
@@ -33,6 +40,7 @@ __all__ = [
     "GatingResult",
     "IntervalSeries",
     "TargetTrack",
+    "TrackRADCase",
     "centroid_mm",
     "conformal_series",
     "gating_curve",
@@ -40,10 +48,14 @@ __all__ = [
     "mask_from_sidecar",
     "move_mask",
     "overlap_metrics",
+    "phantom_labels",
     "plot_gating_curves",
+    "read_trackrad_case",
+    "score_against_labels",
     "series_metrics",
     "simulate_gating",
     "surface_distances",
     "track_fields",
     "track_pipeline",
+    "write_trackrad_case",
 ]
