@@ -62,7 +62,9 @@ class OrthoViews(QWidget):
                 "yellow: reference tumour" if state.masks else "no tumour mask")
         else:
             what = f"frame {state.target} acquired, predicted at {state.issued}"
-            legend = "green: actual tumour (registration), magenta dashed: predicted"
+            # the legend names only the contours there are (data read from disk have no mask)
+            legend = ("green: actual tumour (registration), magenta dashed: predicted"
+                      if state.masks else "no tumour mask in the data: no contours")
         for v, ov in zip(self.views(), state.views, strict=True):
             v.set_image(ov.image, window=d.window, level=d.level, spacing=ov.pixel_mm)
             v.title = f"{ov.plane.capitalize()}  {_AXES[ov.plane]} {ov.index}  ({what})"

@@ -176,3 +176,20 @@ def test_play_after_the_last_frame_loops_over_the_results(window, qtbot):
     n = len(seen)
     qtbot.wait(100)
     assert len(seen) == n  # stopped
+
+
+def test_ortho_legend_names_only_contours_that_exist(window, qtbot):
+    """Volumes read from disk carry no tumour mask: the legend must not promise contours."""
+    from motionpredict.phantom import make_ct4d
+
+    ct = make_ct4d(seed=0, n_phases=16, shape=(12, 20, 20), spacing_mm=(2.5, 2.0, 2.0),
+                   frame_period_s=0.5)
+    window.model.set_sequence(ct.sequence, source="ct without mask")
+    window.model.update_settings(methods=("no-prediction",), horizon_ms=500.0, train_frames=8)
+    window.run_synchronously(12)
+    window.view_tabs.setCurrentWidget(window.ortho)
+    window._render_views()
+    st = window.model.ortho_views(window.model.position)
+    assert st.issued is not None and not st.masks
+    assert window.ortho.axial.info == "no tumour mask in the data: no contours"
+    assert not window.ortho.axial.overlays
