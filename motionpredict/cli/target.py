@@ -136,15 +136,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="MM",
         help="planned target centroid, mm, array-axis order (default: reference frame)",
     )
+    p.add_argument(
+        "--write-trackrad",
+        action="store_true",
+        help="with --phantom: also write the phantom as a TrackRAD2025 case in "
+        "OUT/trackrad/<case> (labels from its exact tumour)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default ./target-<name>)")
     p.set_defaults(func=run)
     return p
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
+def _load(args: argparse.Namespace) -> tuple[Any, np.ndarray, str, np.ndarray | None]:
+    """``(sequence, target mask, name, per-frame reference labels or None)``."""
     from motionpredict.io import load
     from motionpredict.sequences import ImageSequence
-    from motionpredict.target import mask_from_label, mask_from_sidecar
+    from motionpredict.target import (
+        mask_from_label,
+        mask_from_sidecar,
+        phantom_labels,
+        read_trackrad_case,
+    )
 
     if args.phantom:
         if args.path is not None:
@@ -154,9 +166,17 @@ def _load(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
         from motionpredict.phantom import make_cine
 
         ph = make_cine(seed=args.seed, n_frames=args.frames)
-        return ph.sequence, ph.tumour_mask, f"phantom-{args.seed}"
+        labels = phantom_labels(ph.tumour_mask, ph.true_fields.fields, ph.sequence.spacing)
+        return ph.sequence, ph.tumour_mask, f"phantom-{args.seed}", labels
     if args.path is None:
         raise ConfigurationError("give PATH (a cine or 4D series) or --phantom")
+    root = Path(args.path)
+    if (root / "images" / f"{root.name}_frames.mha").is_file():  # a TrackRAD2025 case
+        case = read_trackrad_case(root)
+        mask = case.first_label
+        if args.label is not None:
+            mask = mask_from_label(args.label, tuple(case.sequence.shape), label=args.label_value)
+        return case.sequence, mask, case.case_id, case.labels
     kw: dict[str, Any] = {"dataset": args.dataset}
     if args.frame_period is not None:
         kw["frame_period_s"] = args.frame_period
@@ -170,7 +190,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
         mask = mask_from_label(args.label, shape, label=args.label_value)
     else:
         mask = mask_from_sidecar(args.path, shape)
-    return data, mask, Path(args.path).name
+    return data, mask, Path(args.path).name, None
 
 
 def _column(text: str) -> str:
@@ -210,13 +230,16 @@ def run(args: argparse.Namespace) -> int:
     from motionpredict.target import (
         conformal_series,
         plot_gating_curves,
+        score_against_labels,
         simulate_gating,
         track_pipeline,
     )
 
+    if args.write_trackrad and not args.phantom:
+        raise ConfigurationError("--write-trackrad writes the phantom: use it with --phantom")
     if any(w <= 0 for w in args.windows):
         raise ConfigurationError("--windows must be positive (mm)")
-    data, mask, name = _load(args)
+    data, mask, name, labels = _load(args)
     seconds, steps = parse_horizon(args.horizon)
     horizon_s = seconds if seconds is not None else float(steps or 0) * data.frame_period
     out_final = args.out or Path(f"target-{name}")
@@ -229,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         method_params=dict(args.param),
         round_horizon=args.round_horizon,
     )
-    track = track_pipeline(pipe, mask)
+    track = track_pipeline(pipe, mask, keep_masks=labels is not None)
     h = pipe.horizon_steps
     n = data.n_frames
     nd = mask.ndim
@@ -309,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
                 ]
                 + [int(b[i]) for b in beams.values()]
             )
-    summary = {
+    summary: dict[str, Any] = {
         "settings": pipe.settings()
         | {
             "alpha": args.alpha,
@@ -326,12 +349,17 @@ def run(args: argparse.Namespace) -> int:
             "ready_frames": int(iv.ready.sum()),
         },
         "gating": gating,
+        "against_labels": (score_against_labels(track, labels) if labels is not None else None),
     }
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     lo = fc - np.nan_to_num(radius, nan=0.0)[:, None]
     hi = fc + np.nan_to_num(radius, nan=0.0)[:, None]
     _plot_centroid(track, lo, hi, out / "centroid.png")
+    if args.write_trackrad:
+        from motionpredict.target import write_trackrad_case
+
+        write_trackrad_case(out / "trackrad" / name, data, mask, labels)
     plot_gating_curves(curves, args.windows, out / "gating.png")
     s = summary["target"]
     print(

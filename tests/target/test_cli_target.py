@@ -99,3 +99,26 @@ def test_target_user_errors_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "label" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_trackrad_case_from_the_phantom_and_back(tmp_path, capsys) -> None:
+    out = tmp_path / "a"
+    args = ["--method", "rls", "--horizon", "0.5s", "--windows", "3"]
+    assert (
+        main(
+            ["target", "--phantom", "--frames", "60", "--write-trackrad", "--out", str(out), *args]
+        )
+        == 0
+    )
+    case = out / "trackrad" / "phantom-0"
+    assert (case / "images" / "phantom-0_frames.mha").is_file()
+    first = json.loads((out / "metrics.json").read_text())
+    assert main(["target", str(case), "--out", str(tmp_path / "b"), *args]) == 0
+    again = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    # the case read back gives the same frames and target: the same tracking
+    assert again["target"]["mean_dice"] == pytest.approx(first["target"]["mean_dice"], abs=1e-6)
+    lab = again["against_labels"]
+    for kind in ("tracking", "forecast"):
+        assert lab[kind] == pytest.approx(first["against_labels"][kind])
+    assert 0.8 < lab["forecast"]["mean_dice"] <= lab["tracking"]["mean_dice"] <= 1.0
+    assert main(["target", str(case), "--write-trackrad", "--horizon", "1steps"]) == 2
