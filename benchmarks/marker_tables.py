@@ -52,10 +52,10 @@ from typing import Any
 
 import numpy as np
 
-from motionpredict.evaluation.protocol import rate_key
 from motionpredict.evaluation.store import ResultStore
 from motionpredict.evaluation.tables import job_rows, summary_rows
 from motionpredict.forecasters import get
+from motionpredict.io.sidecar import rate_key
 
 #: Display order and names (a variant ``METHOD:SUFFIX`` follows its method).
 METHODS = ("no-prediction", "linear", "svr", "transformer", "transformer-population", "lms", "rls",

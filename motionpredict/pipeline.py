@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from motionpredict.errors import ConfigurationError, ValidationError
+from motionpredict.errors import ConfigurationError, MotionPredictError, ValidationError
 from motionpredict.forecasters import MODES, Forecaster, Mode, Standardizer, get, guard_summary
 from motionpredict.sequences import DisplacementFieldSeries, ImageSequence, PointTrajectories
 
@@ -174,24 +174,24 @@ class MarkerResult:
 
 
 def _default_train(n: int, extra: dict[str, Any], what: str, period_s: float) -> tuple[int, str]:
-    splits = extra.get("splits") if isinstance(extra, dict) else None
-    if splits is None and isinstance(extra, dict) and isinstance(extra.get("sidecar"), str):
-        import json
-        from pathlib import Path
+    """Training window: the end of the sidecar's training split (``extra["splits"]``, else the
+    sidecar the loader recorded, read by :func:`motionpredict.io.sidecar.sidecar_of`; split chosen
+    by :func:`motionpredict.io.sidecar.split_spec`), else the first 45 %."""
+    from motionpredict.io.sidecar import sidecar_of, split_spec
 
+    doc: dict[str, Any] | None = None
+    if isinstance(extra, dict) and extra.get("splits") is not None:
+        doc = {"splits": extra["splits"]}
+    elif isinstance(extra, dict):
         try:
-            splits = json.loads(Path(extra["sidecar"]).read_text()).get("splits")
-        except (OSError, ValueError, AttributeError):
-            splits = None
-    if isinstance(splits, dict):
-        train = splits.get("train")
-        if train is None and isinstance(splits.get("online_methods"), dict):
-            train = splits["online_methods"].get("train")
-        rate = f"{round(1.0 / period_s, 2):g}hz" if period_s > 0 else ""
-        if train is None and isinstance(splits.get(rate), dict):  # marker splits per rate
-            train = splits[rate].get("train")
-        if train is not None:
-            return int(train[1]), "sidecar"  # 1-based inclusive end == 0-based exclusive stop
+            sc = sidecar_of(extra)
+        except MotionPredictError:  # an unreadable sidecar: the loader reported it already
+            sc = None
+        doc = None if sc is None else sc.raw
+    spec = split_spec(doc, period_s) if doc is not None else None
+    train = spec[0].get("train") if spec is not None else None
+    if train is not None:
+        return int(train[1]), "sidecar"  # 1-based inclusive end == 0-based exclusive stop
     n_train = max(2, round(0.45 * n))
     return n_train, f"default: first 45% of the {what}"
 

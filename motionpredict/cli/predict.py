@@ -354,8 +354,8 @@ def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, hori
                       window: dict[str, Any]) -> None:
     """Write the one-row results store (and frame triplets) the report is built from."""
     from motionpredict import __version__
-    from motionpredict.evaluation.batch import _save_artifacts
     from motionpredict.evaluation.store import ResultStore
+    from motionpredict.io.atomic import save_npz
     from motionpredict.sequences import ImageSequence
 
     is_img = isinstance(data, ImageSequence)
@@ -400,7 +400,7 @@ def _store_for_report(out: Path, data: Any, name: str, res: Any, pipe: Any, hori
                 "triplet_predicted": res.predicted_frames[pick]}
         if roi is not None:
             arts["roi"] = roi
-        result["artifacts"] = _save_artifacts(out, "predict", arts)
+        result["artifacts"] = save_npz(out, "artifacts/predict.npz", arts)
     if not len(targets):
         raise ConfigurationError("no frame was predicted; the sequence is too short")
     with ResultStore(out) as st:

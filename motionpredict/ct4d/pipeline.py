@@ -31,8 +31,9 @@ from motionpredict.ct4d.correspondence import CorrespondenceModel
 from motionpredict.ct4d.metrics import point_errors, volume_metrics
 from motionpredict.errors import ConfigurationError, ValidationError
 from motionpredict.forecasters import DivergenceEvent, Mode, Standardizer, run_online
+from motionpredict.io.sidecar import roi_mask
 from motionpredict.pipeline import horizon_to_steps, new_forecaster
-from motionpredict.registration import roi_from_bounds, warp_forward
+from motionpredict.registration import warp_forward
 
 
 def roi_mask_xyz(roi: Mapping[str, Sequence[int]], shape: tuple[int, ...]) -> np.ndarray:
@@ -53,15 +54,14 @@ def roi_mask_xyz(roi: Mapping[str, Sequence[int]], shape: tuple[int, ...]) -> np
     ------
     ConfigurationError
         When a range is missing or is not two integers.
+    ValidationError
+        When a range lies outside the volume, or the volume is not 3D.
     """
-    bounds: list[tuple[int, int]] = []
-    try:
-        for k in ("z", "y", "x"):
-            first, last = (int(v) for v in roi[k])
-            bounds.append((first, last))
-    except (KeyError, TypeError, ValueError):
-        raise ConfigurationError(f"ROI needs x, y and z ranges [first, last], got {roi}") from None
-    return roi_from_bounds(bounds, shape)
+    if len(shape) != 3:
+        raise ValidationError(f"ROI needs 3 (first, last) pairs, got a {len(shape)}D shape")
+    mask = roi_mask(roi, shape, strict=True)  # the one 1-based -> 0-based converter
+    assert mask is not None  # strict: raises instead
+    return mask
 
 
 @dataclass

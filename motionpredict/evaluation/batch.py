@@ -18,9 +18,7 @@ volumes through a Nadaraya-Watson correspondence model (docs/ct4d.md, docs/evalu
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -575,18 +573,9 @@ def _run_ct4d_job(job: dict[str, Any], seq: LoadedSequence, run_dir: Path) -> di
 
 
 def _save_artifacts(run_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> str:
-    folder = run_dir / "artifacts"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{key}.npz"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, allow_pickle=False, **arrays)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return f"artifacts/{key}.npz"
+    from motionpredict.io.atomic import save_npz
+
+    return save_npz(run_dir, f"artifacts/{key}.npz", arrays)
 
 
 def _local(pending: list[dict[str, Any]], run_dir: Path, n_jobs: int) -> Iterator[dict[str, Any]]:

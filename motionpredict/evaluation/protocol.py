@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from motionpredict import metrics as M
-from motionpredict.errors import ConfigurationError, InputFileError
+from motionpredict.errors import ConfigurationError
 from motionpredict.evaluation.cache import ArrayCache, content_hash
 from motionpredict.forecasters import Standardizer, get, guard_summary, run_online
+from motionpredict.io.sidecar import Sidecar, roi_mask, split_spec
+from motionpredict.io.sidecar import read_sidecar as _read_typed_sidecar
 from motionpredict.pipeline import SPLAT_SIGMA_PX, horizon_to_steps, new_forecaster, true_range
 from motionpredict.sequences import ImageSequence, PointTrajectories
 
@@ -108,66 +110,36 @@ def default_splits(n: int) -> Splits:
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any] | None:
-    """Return the ``sequence.json`` of a sequence folder (or next to a file), else ``None``."""
-    p = Path(path)
-    cand = p / SIDECAR if p.is_dir() else p.parent / SIDECAR
-    if not cand.is_file():
+    """Return the ``sequence.json`` of a sequence folder (or next to a file) as a dict, else
+    ``None``: :func:`motionpredict.io.sidecar.read_sidecar` (the one reader), its ``raw`` entries.
+    """
+    sc = _read_typed_sidecar(path)
+    if sc is None or sc.path.name != SIDECAR:
         return None
-    try:
-        return json.loads(cand.read_text())
-    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8 text
-        raise InputFileError(cand, f"cannot read the sidecar: {exc}") from None
-
-
-def rate_key(sample_period_s: float) -> str:
-    """Sidecar key of a marker sampling rate (``"10hz"``, ``"3.33hz"``, ``"30hz"``)."""
-    hz = 1.0 / sample_period_s
-    return f"{round(hz, 2):g}hz"
+    return sc.raw
 
 
 def splits_from_sidecar(meta: dict[str, Any], n: int, *, sample_period_s: float | None = None
                         ) -> Splits | None:
-    """Splits stated by a sidecar/card (cine: ``splits.online_methods``; markers: per rate)."""
-    sp = meta.get("splits")
-    if not isinstance(sp, dict):
+    """Splits stated by a sidecar/card (cine: ``splits.online_methods``; markers: per rate),
+    chosen by :func:`motionpredict.io.sidecar.split_spec`, made 0-based here."""
+    spec = split_spec(meta, sample_period_s)
+    if spec is None:
         return None
-    if isinstance(sp.get("online_methods"), dict):
-        d = dict(sp["online_methods"])
-        if "offline_methods_last_training_target" in sp:
-            d["offline_last_training_target"] = sp["offline_methods_last_training_target"]
-        return splits_from_one_based(d, n, "sidecar")
-    if sample_period_s is not None:
-        key = rate_key(sample_period_s)
-        if isinstance(sp.get(key), dict):
-            return splits_from_one_based(sp[key], n, f"sidecar ({key})")
-    if "train" in sp:
-        return splits_from_one_based(sp, n, "sidecar")
-    return None
+    d, source = spec
+    return splits_from_one_based(d, n, source)
 
 
 def horizons_from_sidecar(meta: dict[str, Any], period_s: float) -> list[float] | None:
     """Horizons in s stated by a sidecar (``horizons_s``, or ``horizons_steps`` x period)."""
-    if "horizons_s" in meta:
-        return [float(h) for h in meta["horizons_s"]]
-    if "horizons_steps" in meta:
-        return [int(k) * period_s for k in meta["horizons_steps"]]
-    return None
+    return Sidecar(path=Path(SIDECAR), raw=dict(meta)).horizons_s(period_s)
 
 
 def roi_from_sidecar(meta: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray | None:
     """Boolean ROI mask from a sidecar's 1-based inclusive ``roi`` (x = column, y = row, z =
-    slice)."""
+    slice), by :func:`motionpredict.io.sidecar.roi_mask`; ``None`` when absent or malformed."""
     roi = meta.get("roi")
-    if not isinstance(roi, dict):
-        return None
-    axes = ["y", "x"] if len(shape) == 2 else ["z", "y", "x"]
-    mask = np.zeros(shape, dtype=bool)
-    try:
-        sl = tuple(slice(int(roi[a][0]) - 1, int(roi[a][1])) for a in axes)
-    except (KeyError, TypeError, IndexError, ValueError):
-        return None
-    mask[sl] = True
-    return mask if mask.any() else None
+    return roi_mask(roi, shape) if isinstance(roi, dict) else None
 
 
 # ---------------------------------------------------------------------------- grids

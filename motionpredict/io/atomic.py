@@ -10,8 +10,10 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "atomic_path",
@@ -80,6 +82,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def save_npz(folder: str | Path, relative: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """Write ``arrays`` to ``folder / relative`` as a compressed ``.npz`` (no pickles), atomically.
+
+    Parameters
+    ----------
+    folder
+        The output folder (e.g. an evaluation run or a ``predict`` output).
+    relative
+        Path of the file inside ``folder``, ending in ``.npz`` (e.g. ``"artifacts/<key>.npz"``).
+    arrays
+        ``{name: array}``.
+
+    Returns
+    -------
+    str
+        ``relative`` (what a results store records).
+    """
+    if not relative.endswith(".npz"):
+        raise ValueError(f"{relative}: an .npz name is needed")
+    with atomic_path(Path(folder) / relative) as tmp:
+        np.savez_compressed(tmp, allow_pickle=False, **dict(arrays))
+    return relative
 
 
 def stage_output(path: str | Path, *, force: bool = False) -> Path:

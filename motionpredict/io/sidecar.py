@@ -6,6 +6,11 @@ Two sidecars are understood:
     ``frame_period_s`` (number or ``null``), ``pixel_spacing_mm`` (list in array-axis order, or
     ``null`` = "the files store none"), ``dataset`` (selects a dataset card whose
     ``sidecar_dataset`` lists it), ``sampling_hz`` (marker data), ``markers`` (marker names).
+    The evaluation entries are typed too and read nowhere else: ``roi`` (1-based inclusive
+    ``x`` = column, ``y`` = row, ``z`` = slice ranges; :meth:`Sidecar.roi_mask` and
+    :func:`roi_mask` are the one 1-based -> 0-based converter), ``splits`` (the 1-based windows
+    of :meth:`Sidecar.split_spec`, per marker rate where the rates differ), ``horizons_s`` /
+    ``horizons_steps`` and ``reference_lk_parameters``.
 ``frame-rate.json`` (TrackRAD2025, next to an image file)
     A number (or ``{"frame_rate": number}``) in frames per second; the frame period is its inverse.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +32,16 @@ from typing import Any
 import numpy as np
 
 from motionpredict.cards import DatasetCard, card_for_sidecar_dataset, find_card
-from motionpredict.errors import InputFileError, MissingMetadataError
+from motionpredict.errors import (
+    ConfigurationError,
+    InputFileError,
+    MissingMetadataError,
+    ValidationError,
+)
 from motionpredict.sequences import Source
 
-__all__ = ["MetadataHints", "Sidecar", "read_sidecar"]
+__all__ = ["MetadataHints", "Sidecar", "rate_key", "read_sidecar", "roi_mask", "sidecar_of",
+           "split_spec"]
 
 SIDECAR_NAMES = ("sequence.json", "frame-rate.json")
 
@@ -66,6 +78,146 @@ class Sidecar:
     dataset: str | None = None
     markers: tuple[str, ...] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def roi(self) -> dict[str, Any] | None:
+        """The ``roi`` entry (1-based inclusive ranges), or ``None``."""
+        roi = self.raw.get("roi")
+        return roi if isinstance(roi, dict) else None
+
+    @property
+    def lk_parameters(self) -> dict[str, Any] | None:
+        """The ``reference_lk_parameters`` entry, or ``None``."""
+        lk = self.raw.get("reference_lk_parameters")
+        return lk if isinstance(lk, dict) else None
+
+    def roi_mask(self, shape: tuple[int, ...], *, strict: bool = False) -> np.ndarray | None:
+        """Boolean ROI mask of a grid of ``shape`` (see :func:`roi_mask`); ``None`` without one
+        (or, unless ``strict``, when it is malformed)."""
+        if self.roi is None:
+            if strict:
+                raise ConfigurationError(f"{self.path}: no 'roi' entry")
+            return None
+        return roi_mask(self.roi, shape, strict=strict)
+
+    def split_spec(self, sample_period_s: float | None = None
+                   ) -> tuple[dict[str, Any], str] | None:
+        """The 1-based split windows this sidecar states (see :func:`split_spec`)."""
+        return split_spec(self.raw, sample_period_s)
+
+    def horizons_s(self, period_s: float) -> list[float] | None:
+        """Horizons in s: ``horizons_s``, or ``horizons_steps`` x ``period_s``; else ``None``."""
+        if "horizons_s" in self.raw:
+            return [float(h) for h in self.raw["horizons_s"]]
+        if "horizons_steps" in self.raw:
+            return [int(k) * period_s for k in self.raw["horizons_steps"]]
+        return None
+
+
+#: Sidecar ROI axis names in array-axis order: ``x`` = column, ``y`` = row, ``z`` = slice.
+ROI_AXES: dict[int, tuple[str, ...]] = {2: ("y", "x"), 3: ("z", "y", "x")}
+
+
+def roi_mask(roi: Mapping[str, Any], shape: tuple[int, ...], *, strict: bool = False
+             ) -> np.ndarray | None:
+    """The one 1-based -> 0-based ROI converter: a boolean mask from 1-based inclusive ranges.
+
+    Parameters
+    ----------
+    roi
+        ``{"x": [first, last], "y": [first, last]}`` (2D) plus ``"z"`` (3D): 1-based inclusive
+        pixel (voxel) ranges, ``x`` = column, ``y`` = row, ``z`` = slice (the MATLAB convention
+        of the reference data).
+    shape
+        ``(H, W)`` or ``(D, H, W)`` grid shape.
+    strict
+        ``False`` (evaluation, prediction): a malformed or empty ROI gives ``None`` (the whole
+        image is scored). ``True`` (a 4DCT tumour ROI, which is required): it raises.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``shape`` bool mask, rows ``y[0] - 1 .. y[1] - 1`` etc.; ``None`` (not ``strict``) when
+        the ranges are missing, not integers or select nothing.
+
+    Raises
+    ------
+    ConfigurationError
+        ``strict`` and a range is missing or is not two integers.
+    ValidationError
+        ``strict`` and a range lies outside ``1..n`` or is reversed.
+    """
+    if not isinstance(roi, Mapping) or len(shape) not in ROI_AXES:
+        if strict:
+            raise ConfigurationError(f"ROI needs 2 or 3 ranges for a {len(shape)}D grid, got {roi}")
+        return None
+    axes = ROI_AXES[len(shape)]
+    try:
+        bounds = [(int(roi[a][0]), int(roi[a][1])) for a in axes]
+        if strict and any(len(roi[a]) != 2 for a in axes):
+            raise ValueError
+    except (KeyError, TypeError, IndexError, ValueError):
+        if strict:
+            names = axes[::-1]
+            raise ConfigurationError(f"ROI needs {', '.join(names[:-1])} and {names[-1]} ranges "
+                                     f"[first, last], got {roi}") from None
+        return None
+    if strict:
+        for (first, last), n in zip(bounds, shape, strict=True):
+            if not 1 <= first <= last <= n:
+                raise ValidationError(f"ROI bounds {first}..{last} outside 1..{n}")
+    mask = np.zeros(shape, dtype=bool)
+    mask[tuple(slice(first - 1, last) for first, last in bounds)] = True
+    return mask if mask.any() else None
+
+
+def rate_key(sample_period_s: float) -> str:
+    """Sidecar key of a marker sampling rate (``"10hz"``, ``"3.33hz"``, ``"30hz"``)."""
+    hz = 1.0 / sample_period_s
+    return f"{round(hz, 2):g}hz"
+
+
+def split_spec(doc: Mapping[str, Any], sample_period_s: float | None = None
+               ) -> tuple[dict[str, Any], str] | None:
+    """The split windows a sidecar (or card) states, still 1-based, and where they came from.
+
+    The one reader of ``splits``: cine sidecars give ``splits.online_methods`` (plus
+    ``offline_methods_last_training_target``), marker sidecars one entry per sampling rate
+    (:func:`rate_key`), others ``splits`` itself.
+
+    Returns
+    -------
+    tuple or None
+        ``({"train": [a, b], "cv": [c, d], "test": [e, f] | "test_from": e, ...}, source)``
+        with ``source`` ``"sidecar"`` or ``"sidecar (<rate>)"``; ``None`` when none is stated.
+    """
+    sp = doc.get("splits")
+    if not isinstance(sp, dict):
+        return None
+    if isinstance(sp.get("online_methods"), dict):
+        d = dict(sp["online_methods"])
+        if "offline_methods_last_training_target" in sp:
+            d["offline_last_training_target"] = sp["offline_methods_last_training_target"]
+        return d, "sidecar"
+    if sample_period_s is not None and sample_period_s > 0:
+        key = rate_key(sample_period_s)
+        if isinstance(sp.get(key), dict):
+            return dict(sp[key]), f"sidecar ({key})"
+    if "train" in sp:
+        return dict(sp), "sidecar"
+    return None
+
+
+def sidecar_of(extra: Mapping[str, Any] | None) -> Sidecar | None:
+    """The sidecar a loaded sequence came with: ``provenance.extra["sidecar"]`` (its path, which
+    the loader records) read by :func:`read_sidecar`; ``None`` when there is none or it is gone.
+
+    This is what the pipelines and the viewer call instead of opening the JSON themselves.
+    """
+    path = extra.get("sidecar") if isinstance(extra, Mapping) else None
+    if not isinstance(path, str) or not Path(path).is_file():
+        return None
+    return read_sidecar(path)
 
 
 def _number(value: Any, key: str, path: Path) -> float:
