@@ -176,3 +176,20 @@ def test_orthogonal_views_contour_follows_the_mask() -> None:
     (c,) = axial.contours["actual"]
     assert c[:, 0].min() == pytest.approx(5.5) and c[:, 0].max() == pytest.approx(14.5)
     assert c[:, 1].min() == pytest.approx(9.5) and c[:, 1].max() == pytest.approx(21.5)
+
+
+def test_batched_kernel_constants_have_one_home_that_the_forecasters_agree_with() -> None:
+    """The grid search asks the kernels which values they hold fixed; the single forecasters'
+    defaults are those values, so a default grid point is batchable."""
+    from motionpredict.evaluation import protocol as P
+    from motionpredict.forecasters import get
+    from motionpredict.kernels.batched_rnn_state import DNI_LR, INIT_STD, UORO_EPS
+
+    fixed = P._kernel_fixed()
+    assert (fixed["init_std"], fixed["eps"], fixed["lr_A"]) == (INIT_STD, UORO_EPS, DNI_LR)
+    for method in P.BATCHED_RNN_METHODS:
+        defaults = {hp.name: hp.default for hp in get(method).hyperparameters}
+        assert all(defaults[k] == v for k, v in fixed.items() if k in defaults), method
+        assert P.batchable(method, {})
+        if "init_std" in defaults:
+            assert not P.batchable(method, {"init_std": 2 * INIT_STD})

@@ -419,9 +419,15 @@ BATCHED_RNN_METHODS: dict[str, str] = {
     "rtrl": "rtrl", "snap1": "snap1", "uoro": "uoro", "dni": "dni", "rnn-fixed": "fixed"}
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 RNN_BACKENDS: tuple[str, ...] = ("loop", "batched")
-#: Values the batched kernels hold fixed (a grid point with another value runs in the loop).
-_KERNEL_FIXED: dict[str, Any] = {"init_std": 0.02, "eps": 1e-7, "lr_A": 0.002,
-                                 "variant": "correct"}
+
+
+def _kernel_fixed() -> dict[str, Any]:
+    """Values the batched kernels hold fixed (a grid point with another value runs in the loop),
+    from their one home, :mod:`motionpredict.kernels.batched_rnn_state` (imported here, not at
+    module level: it imports torch)."""
+    from motionpredict.kernels.batched_rnn_state import DNI_LR, INIT_STD, UORO_EPS
+
+    return {"init_std": INIT_STD, "eps": UORO_EPS, "lr_A": DNI_LR, "variant": "correct"}
 
 
 def check_device(device: str) -> None:
@@ -497,7 +503,7 @@ def batchable(method: str, params: dict[str, Any]) -> bool:
         return False
     defaults = {hp.name: hp.default for hp in get(method).hyperparameters}
     full = {**defaults, **params}
-    return all(full[name] == value for name, value in _KERNEL_FIXED.items() if name in full)
+    return all(full[name] == value for name, value in _kernel_fixed().items() if name in full)
 
 
 _BATCH_MEMO: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
