@@ -27,10 +27,12 @@ zero-width interval. Until ``min_scores`` residuals exist the interval is flagge
 width is the largest score so far, or 0).
 
 MAPIE's ``MapieTimeSeriesRegressor`` (EnbPI / ACI) and crepes (split, normalised and Mondrian
-conformal regressors) were checked: both wrap a scikit-learn regressor that they fit and
-calibrate in batch on an exchangeable calibration set; neither takes an external online learner's
-``h``-step-ahead forecasts with residuals that arrive ``h`` steps late, one at a time. The ACI rule
-above is a few lines, so it is implemented here.
+conformal regressors) were checked: both are built around a scikit-learn regressor that they
+fit (or take prefit) and calibrate on a batch of residuals; crepes has no online adaptation at all,
+and MAPIE's ACI updates from batches passed to ``partial_fit`` / ``adapt_conformal_inference``
+with no notion of a forecast whose residual arrives ``h`` steps late. Using them would mean a
+fake estimator that replays our stored forecasts plus a new dependency, for an update rule of a
+few lines, so the rule is implemented here.
 """
 
 from __future__ import annotations
