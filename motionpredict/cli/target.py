@@ -137,6 +137,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="planned target centroid, mm, array-axis order (default: reference frame)",
     )
     p.add_argument(
+        "--slicer-cinetrack",
+        action="store_true",
+        help="also write OUT/slicercinetrack/ (frames, segmentation, predicted and actual "
+        "X,Y,Z transforms in LPS mm) to replay the target in 3D Slicer",
+    )
+    p.add_argument(
         "--write-trackrad",
         action="store_true",
         help="with --phantom: also write the phantom as a TrackRAD2025 case in "
@@ -356,6 +362,10 @@ def run(args: argparse.Namespace) -> int:
     lo = fc - np.nan_to_num(radius, nan=0.0)[:, None]
     hi = fc + np.nan_to_num(radius, nan=0.0)[:, None]
     _plot_centroid(track, lo, hi, out / "centroid.png")
+    if args.slicer_cinetrack:
+        from motionpredict.target.slicer import write_slicer_cinetrack
+
+        write_slicer_cinetrack(out / "slicercinetrack", data.frames, data.spacing, mask, track)
     if args.write_trackrad:
         from motionpredict.target import write_trackrad_case
 

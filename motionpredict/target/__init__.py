@@ -26,6 +26,7 @@ from motionpredict.target.metrics import (
     series_metrics,
     surface_distances,
 )
+from motionpredict.target.slicer import write_slicer_cinetrack
 from motionpredict.target.trackrad import (
     TrackRADCase,
     phantom_labels,
@@ -57,5 +58,6 @@ __all__ = [
     "surface_distances",
     "track_fields",
     "track_pipeline",
+    "write_slicer_cinetrack",
     "write_trackrad_case",
 ]

@@ -106,13 +106,27 @@ def test_trackrad_case_from_the_phantom_and_back(tmp_path, capsys) -> None:
     args = ["--method", "rls", "--horizon", "0.5s", "--windows", "3"]
     assert (
         main(
-            ["target", "--phantom", "--frames", "60", "--write-trackrad", "--out", str(out), *args]
+            [
+                "target",
+                "--phantom",
+                "--frames",
+                "60",
+                "--write-trackrad",
+                "--slicer-cinetrack",
+                "--out",
+                str(out),
+                *args,
+            ]
         )
         == 0
     )
     case = out / "trackrad" / "phantom-0"
     assert (case / "images" / "phantom-0_frames.mha").is_file()
     first = json.loads((out / "metrics.json").read_text())
+    sct = out / "slicercinetrack"
+    n_scored = first["target"]["n_frames"]
+    assert len(list((sct / "images").glob("*.mha"))) == n_scored
+    assert len((sct / "transforms_predicted.csv").read_text().splitlines()) == n_scored + 1
     assert main(["target", str(case), "--out", str(tmp_path / "b"), *args]) == 0
     again = json.loads((tmp_path / "b" / "metrics.json").read_text())
     # the case read back gives the same frames and target: the same tracking
