@@ -154,14 +154,17 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
     """Draw ``data`` into ``fig`` (two stacked axes sharing the time axis)."""
     fig.clear()
     aw, ae = fig.subplots(2, 1, sharex=True)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.11, hspace=0.32)
+    # margins in pixels (axis labels and titles stay inside small windows, e.g. 1366 x 768)
+    w_px, h_px = fig.get_size_inches() * fig.dpi
+    fig.subplots_adjust(left=max(0.09, 58 / w_px), right=0.98, top=1 - max(0.07, 20 / h_px),
+                        bottom=max(0.11, 34 / h_px), hspace=max(0.32, 44 / h_px * 2))
     aw.set_ylabel(data.quantity, fontsize=8)
     ae.set_ylabel(data.error_label, fontsize=8)
     ae.set_xlabel("time (s)", fontsize=8)
     n_comp = len(data.columns) if data.true.size else 0
     show_disp = data.top_plot == "displacement" and data.disp_measured.size > 0
     if n_comp and show_disp:
-        aw.set_ylabel(f"displacement (mm), {data.disp_region}", fontsize=8)
+        aw.set_ylabel("displacement (mm)", fontsize=8)
         for i, label in enumerate(data.disp_labels):
             col = COLORS[i % len(COLORS)]
             aw.plot(data.disp_times, data.disp_measured[:, i], color=col, lw=1.2, label=label)
@@ -171,8 +174,8 @@ def draw_plots(fig: Figure, data: PlotData) -> None:
         if data.training_end_s is not None and data.training_start_s is not None:
             aw.axvspan(data.training_start_s, data.training_end_s, color="0.92", lw=0)
         aw.set_title(
-            f"target displacement (mean over the {data.disp_region}): measured (solid) vs "
-            f"predicted {data.horizon_ms:.0f} ms ahead (dashed), {data.primary}; grey = training",
+            f"target displacement, {data.disp_region} mean: measured (solid), predicted "
+            f"{data.horizon_ms:.0f} ms ahead (dashed), {data.primary}",
             fontsize=8,
         )
         aw.legend(fontsize=7, ncol=2 * len(data.disp_labels), loc="upper left")

@@ -75,7 +75,11 @@ class ReviewViews(QWidget):
         self.plots: list[pg.PlotItem] = []
         self.images: list[pg.ImageItem] = []
         self.crosshairs: list[tuple[pg.InfiniteLine, pg.InfiniteLine]] = []
+        # contour/ROI curves are reused from frame to frame (hidden when unused): no Qt objects
+        # become garbage during a replay, which the cyclic collector could free in a worker
+        # thread (PySide then deletes them in the GUI thread at an arbitrary moment)
         self._overlays: list[list[Any]] = [[], [], []]
+        self._used = [0, 0, 0]
         for title in ("Acquired", "Predicted", "Check"):
             p = self.glw.addPlot(title=title)
             p.setAspectLocked(True)
@@ -98,14 +102,17 @@ class ReviewViews(QWidget):
         for p in self.plots[1:]:
             p.setXLink(self.plots[0])
             p.setYLink(self.plots[0])
+            p.setLabel("left", "")  # the same rows as the acquired view: room for the images
         self.colorbar = pg.ColorBarItem(
             values=(-1.0, 1.0),
+            width=15,
             colorMap=colour_map(DIFFERENCE_MAP),
             label="acquired − predicted (intensity)",
             interactive=False,
             colorMapMenu=False,
         )
         self.colorbar.setImageItem(self.images[2], insert_in=self.plots[2])
+        self.colorbar.axis.setWidth(48)  # room for the tick labels in narrow windows
         self.scale_bar_mm = 10.0
         self.scale_bar = pg.ScaleBar(size=self.scale_bar_mm, suffix="m")
         self.scale_bar.setParentItem(self.plots[0].getViewBox())
@@ -143,19 +150,27 @@ class ReviewViews(QWidget):
 
     # ------------------------------------------------------------------ rendering
     def _clear_overlays(self) -> None:
-        for p, items in zip(self.plots, self._overlays, strict=True):
+        for items in self._overlays:
             for it in items:
-                p.removeItem(it)
-            items.clear()
+                it.setVisible(False)
+        self._used = [0, 0, 0]
 
     def _curve(self, i: int, rows: np.ndarray, cols: np.ndarray, color: tuple[int, ...],
                dashed: bool = False) -> None:
         sy, sx = self._extent[2:] if self._extent else (1.0, 1.0)
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if dashed else
                        Qt.PenStyle.SolidLine)
-        item = pg.PlotDataItem(np.asarray(cols) * sx, np.asarray(rows) * sy, pen=pen)
-        self.plots[i].addItem(item, ignoreBounds=True)
-        self._overlays[i].append(item)
+        x, y = np.asarray(cols) * sx, np.asarray(rows) * sy
+        if self._used[i] < len(self._overlays[i]):
+            item = self._overlays[i][self._used[i]]
+            item.setData(x, y)
+            item.setPen(pen)
+            item.setVisible(True)
+        else:
+            item = pg.PlotDataItem(x, y, pen=pen)
+            self.plots[i].addItem(item, ignoreBounds=True)
+            self._overlays[i].append(item)
+        self._used[i] += 1
 
     def _set(self, i: int, image: np.ndarray | None, levels: tuple[float, float],
              cmap: pg.ColorMap) -> None:
@@ -221,7 +236,7 @@ class ReviewViews(QWidget):
             err = m.checked_error_mm(t)
             where = "ROI" if (m.roi is not None or m.roi_slices is not None) else "frame"
             self.error_text.setText(
-                "" if err is None else f"error {err[2]:.2f} mm (mean |u_pred − u_LK| over {where})"
+                "" if err is None else f"error {err[2]:.2f} mm ({where} mean |û − u_LK|)"
             )
         if d.show_contours:
             if m.roi is not None:

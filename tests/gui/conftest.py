@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 
@@ -17,6 +19,13 @@ def window(qtbot, tmp_path):
 
     from motionpredict.gui.main_window import MainWindow
 
+    # Destroy the windows of earlier tests now, in this thread, before this window's worker and
+    # plot threads exist: left to the cyclic garbage collector, an old window can be collected
+    # in a worker thread, and PySide then deletes it from the main thread while a live worker
+    # thread holds one of Qt's signal-slot mutexes and waits for the GIL (a deadlock).
+    gc.collect()
+    QApplication.processEvents()
+    QApplication.sendPostedEvents(None, 0)  # deleteLater of closed widgets
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)

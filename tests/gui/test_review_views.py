@@ -181,3 +181,15 @@ def test_target_displacement_in_mm_replaces_the_weights(replayed):
     assert m.display.top_plot == "weights"
     window.plots.render_now()
     assert window.plots.data.top_plot == "weights"
+
+
+def test_overlay_curves_are_reused_not_recreated(replayed):
+    _window, m, rv = replayed
+    visible = [sum(it.isVisible() for it in items) for items in rv._overlays]
+    assert visible[0] >= 1 and visible[1] >= 1  # tumour contours, measured and predicted
+    created = [list(items) for items in rv._overlays]
+    for _ in range(4):
+        m.step(-1)
+    assert [list(items) for items in rv._overlays] == created  # the same curve objects
+    m.set_display(show_contours=False)
+    assert not any(it.isVisible() for items in rv._overlays for it in items)
