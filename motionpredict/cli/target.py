@@ -6,7 +6,9 @@ cine phantom's exact tumour. The online pipeline runs over every frame after the
 each predicted field moves the target to its predicted place ``h`` frames ahead, each acquired
 frame's field to its actual place. Written in ``--out``: ``target.csv`` (per frame: centroids in
 mm, Dice, HD95, MASD, centroid distance, interval radius, coverage, beam states),
-``metrics.json`` (summary, coverage, gating per window), ``centroid.png`` and ``gating.png``.
+``metrics.json`` (summary, coverage, gating per window), ``centroid.png``, ``gating.png`` and
+``report.html`` (``--pdf``: also ``report.pdf``; ``--no-report``: neither), see
+:mod:`motionpredict.report.target`.
 The beam latency is the forecast horizon (the forecast is what the latency needs).
 """
 
@@ -149,6 +151,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "OUT/trackrad/<case> (labels from its exact tumour)",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default ./target-<name>)")
+    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
+    p.add_argument("--no-report", action="store_true", help="skip the report")
     p.set_defaults(func=run)
     return p
 
@@ -229,6 +233,83 @@ def _plot_centroid(track: Any, lo: np.ndarray, hi: np.ndarray, path: Path) -> No
     plt.close(fig)
 
 
+def _no_prediction(track: Any, h: int) -> dict[str, Any]:
+    """Errors of no prediction: the actual target of frame ``t - h`` used for frame ``t``.
+
+    Returns ``{"summary": {mean_<metric>, p95_centroid_distance_mm}, "centroid_distance_mm":
+    (T,) with NaN where frame t - h was not tracked}``.
+    """
+    from motionpredict.target import METRIC_NAMES, overlap_metrics
+
+    pos = {int(t): i for i, t in enumerate(track.targets)}
+    n = len(track.targets)
+    per = {k: np.full(n, np.nan) for k in METRIC_NAMES}
+    for i, t in enumerate(track.targets):
+        j = pos.get(int(t) - h)
+        if j is None:
+            continue
+        if track.actual_masks is not None:
+            m = overlap_metrics(track.actual_masks[j], track.actual_masks[i], track.spacing_mm)
+            for k in METRIC_NAMES:
+                per[k][i] = m[k]
+        else:
+            per["centroid_distance_mm"][i] = float(
+                np.linalg.norm(track.actual_centroid_mm[j] - track.actual_centroid_mm[i])
+            )
+    summ: dict[str, float | None] = {}
+    for k, v in per.items():
+        ok = np.isfinite(v)
+        summ[f"mean_{k}"] = float(np.mean(v[ok])) if ok.any() else None
+    cd = per["centroid_distance_mm"]
+    ok = np.isfinite(cd)
+    summ["p95_centroid_distance_mm"] = float(np.percentile(cd[ok], 95)) if ok.any() else None
+    summ["n_frames"] = float(ok.sum())
+    return {"summary": summ, "centroid_distance_mm": cd}
+
+
+def _report(
+    out: Path,
+    name: str,
+    data: Any,
+    track: Any,
+    summary: dict[str, Any],
+    radius: np.ndarray,
+    nopred: dict[str, Any],
+    curves: dict[str, list[Any]],
+    windows: list[float],
+    pdf: bool,
+) -> None:
+    """report.html (and report.pdf): the frame drawn is the one with the largest actual
+    displacement of the target from the reference."""
+    from motionpredict import __version__
+    from motionpredict.report.target import TargetReportData, build_target_report
+
+    disp = np.linalg.norm(track.actual_centroid_mm - track.reference_centroid_mm, axis=1)
+    i = int(np.argmax(disp))
+    d = TargetReportData(
+        name=name,
+        version=__version__,
+        summary=summary,
+        times_s=track.times_s,
+        actual_mm=track.actual_centroid_mm,
+        predicted_mm=track.predicted_centroid_mm,
+        radius_mm=radius,
+        errors={
+            "centroid_distance_mm": track.metrics["centroid_distance_mm"],
+            "dice": track.metrics["dice"],
+            "hd95_mm": track.metrics["hd95_mm"],
+            "no_prediction_centroid_distance_mm": nopred["centroid_distance_mm"],
+        },
+        curves=curves,
+        windows_mm=windows,
+        frame=np.asarray(data.frames[int(track.targets[i])]),
+        frame_index=int(track.targets[i]) + 1,
+        predicted_mask=None if track.predicted_masks is None else track.predicted_masks[i],
+        actual_mask=None if track.actual_masks is None else track.actual_masks[i],
+    )
+    build_target_report(out, d, pdf=pdf)
+
+
 def run(args: argparse.Namespace) -> int:
     """Track the target, compute the intervals and simulate gating."""
     from motionpredict.io.atomic import atomic_path, stage_output
@@ -258,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
         method_params=dict(args.param),
         round_horizon=args.round_horizon,
     )
-    track = track_pipeline(pipe, mask, keep_masks=labels is not None)
+    track = track_pipeline(pipe, mask, keep_masks=True)
     h = pipe.horizon_steps
     n = data.n_frames
     nd = mask.ndim
@@ -338,6 +419,7 @@ def run(args: argparse.Namespace) -> int:
                 ]
                 + [int(b[i]) for b in beams.values()]
             )
+    nopred = _no_prediction(track, h)
     summary: dict[str, Any] = {
         "settings": pipe.settings()
         | {
@@ -346,8 +428,10 @@ def run(args: argparse.Namespace) -> int:
             "latency_ms": latency_ms,
             "planned_mm": planned.tolist(),
             "spacing_mm": list(track.spacing_mm),
+            "reference_centroid_mm": track.reference_centroid_mm.tolist(),
         },
         "target": track.summary(),
+        "no_prediction": nopred["summary"],
         "interval": {
             "coverage": iv.coverage(),
             "mean_radius_mm": iv.mean_width(),
@@ -371,6 +455,8 @@ def run(args: argparse.Namespace) -> int:
 
         write_trackrad_case(out / "trackrad" / name, data, mask, labels)
     plot_gating_curves(curves, args.windows, out / "gating.png")
+    if not args.no_report:
+        _report(out, name, data, track, summary, radius, nopred, curves, args.windows, args.pdf)
     s = summary["target"]
     print(
         f"target: {len(track.targets)} frames, {h} frame(s) ahead; mean Dice {s['mean_dice']:.3f}, "

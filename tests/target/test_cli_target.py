@@ -38,6 +38,7 @@ def test_target_on_the_phantom_writes_consistent_outputs(tmp_path, capsys) -> No
         "metrics.json",
         "centroid.png",
         "gating.png",
+        "report.html",
     }
     rows = list(csv.DictReader((out / "target.csv").read_text().splitlines()))
     m = json.loads((out / "metrics.json").read_text())
@@ -66,6 +67,18 @@ def test_target_on_the_phantom_writes_consistent_outputs(tmp_path, capsys) -> No
     cov = [int(r["covered"]) for r in rows if r["covered"] != ""]
     assert np.mean(cov) == pytest.approx(m["interval"]["coverage"])
     assert m["settings"]["latency_ms"] == pytest.approx(500.0)
+    # no prediction: the actual centroid of 2 frames earlier, from the CSV's own columns
+    act = {int(r["frame"]): (float(r["actual_c0_mm"]), float(r["actual_c1_mm"])) for r in rows}
+    nop = [np.hypot(*np.subtract(act[f], act[f - 2])) for f in act if f - 2 in act]
+    assert len(nop) == len(rows) - 2 == m["no_prediction"]["n_frames"]
+    assert np.mean(nop) == pytest.approx(m["no_prediction"]["mean_centroid_distance_mm"], abs=1e-3)
+    # the report states the answer with the numbers of metrics.json, de-identified
+    html = (out / "report.html").read_text()
+    assert f"Mean centroid error {m['target']['mean_centroid_distance_mm']:.2f} mm" in html
+    assert f"(no prediction {m['no_prediction']['mean_centroid_distance_mm']:.2f} mm)" in html
+    assert f"Interval coverage {100 * m['interval']['coverage']:.1f} %" in html
+    assert html.count("data:image/png;base64,") == 4  # centroid, errors, gating, contours
+    assert str(tmp_path) not in html
 
 
 def test_target_user_errors_exit_2(tmp_path, capsys) -> None:
