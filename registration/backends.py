@@ -15,7 +15,7 @@ import numpy as np
 
 from motionpredict.errors import ConfigurationError
 
-BACKENDS: tuple[str, ...] = ("numpy", "torch")
+BACKENDS: tuple[str, ...] = ("numpy", "torch", "fast")
 
 
 def gaussian_kernel(sigma: float, truncate: float) -> np.ndarray:
@@ -102,12 +102,13 @@ class Backend(Protocol):
 
 
 def get_backend(name: str = "numpy", device: str | None = None) -> Backend:
-    """Return the back-end called ``name`` (``"numpy"`` or ``"torch"``).
+    """Return the back-end called ``name`` (``"numpy"``, ``"torch"`` or ``"fast"``).
 
     Parameters
     ----------
     name
-        ``"numpy"`` (NumPy/SciPy/OpenCV, CPU) or ``"torch"``.
+        ``"numpy"`` (NumPy/SciPy/OpenCV, CPU; the specification), ``"torch"``, or ``"fast"``
+        (2D CPU: box-cascade Gaussian windows and fused numba kernels, :mod:`.backend_fast`).
     device
         Torch device (``"cpu"``, ``"cuda"``...); by default CUDA when available, else CPU.
         Ignored by the NumPy back-end.
@@ -116,6 +117,10 @@ def get_backend(name: str = "numpy", device: str | None = None) -> Backend:
         from motionpredict.registration.backend_numpy import NumpyBackend
 
         return NumpyBackend()
+    if name == "fast":
+        from motionpredict.registration.backend_fast import FastBackend
+
+        return FastBackend()
     if name == "torch":
         from motionpredict.registration.backend_torch import TorchBackend
 
