@@ -754,6 +754,39 @@ def warp_mask_cropped(mask: np.ndarray, field_mm: np.ndarray,
 
 
 @dataclass
+class TargetCheck:
+    """The target of the prediction checked at the shown frame (:meth:`ViewerModel.target_check`).
+
+    Attributes
+    ----------
+    issued, target
+        Frame the prediction was issued at and the frame it is for (0-based).
+    region
+        ``"tumour"`` (the reference tumour mask) or ``"ROI"`` (the sidecar's box).
+    predicted_centroid_mm, actual_centroid_mm
+        ``(ndim,)`` centroids of the region moved by the predicted field and by the target frame's
+        own Lucas-Kanade field (:func:`motionpredict.target.centroid_mm`: mm, array-axis order,
+        origin at the centre of the first voxel).
+    centroid_error_mm
+        Distance between the two centroids, mm.
+    dice
+        Dice of the predicted against the actual target mask.
+    predicted_contours, actual_contours
+        0.5 iso-contours of the two masks on the displayed plane, ``(N, 2)`` ``(row, col)`` pixels.
+    """
+
+    issued: int
+    target: int
+    region: str
+    predicted_centroid_mm: np.ndarray
+    actual_centroid_mm: np.ndarray
+    centroid_error_mm: float
+    dice: float
+    predicted_contours: list[np.ndarray]
+    actual_contours: list[np.ndarray]
+
+
+@dataclass
 class OrthoState:
     """What the 4DCT view draws for one displayed frame.
 
@@ -1345,6 +1378,73 @@ class ViewerModel:
         spacing = seq.spacing[-2:]
         return [move_points(c, f, spacing) for c in self._contours]
 
+    # ------------------------------------------------------------------ target (issue #21)
+    def target_mask(self, kind: str, t: int, method: str | None = None) -> np.ndarray | None:
+        """The target region (:meth:`target_region`: tumour, else ROI box) moved by a field with
+        :func:`motionpredict.target.move_mask`: ``"actual"`` by the Lucas-Kanade field of frame
+        ``t``, ``"predicted"`` by the field predicted at ``t`` for ``t + h``. Boolean, the frames'
+        spatial shape; ``None`` without a region or the field. Cached per frame."""
+        from motionpredict.target import move_mask
+
+        if kind not in ("actual", "predicted"):
+            raise ConfigurationError(f"target kind must be 'actual' or 'predicted', got {kind!r}")
+        seq = self.image_sequence
+        _name, region = self.target_region()
+        if seq is None or region is None:
+            return None
+        method = method or self.primary
+        key = (f"target-{kind}", method if kind == "predicted" else "", int(t))
+        if key in self._moved_masks:
+            return self._moved_masks[key]
+        res = self.result(t, method if kind == "predicted" else None)
+        f = getattr(res, "field_mm" if kind == "actual" else "predicted_field_mm", None)
+        if f is None:
+            return None
+        moved = move_mask(region, np.asarray(f), seq.spacing)
+        if len(self._moved_masks) >= 64:
+            self._moved_masks.clear()
+        self._moved_masks[key] = moved
+        return moved
+
+    def target_contours(self, kind: str, t: int, method: str | None = None) -> list[np.ndarray]:
+        """Contours ``(N, 2)`` ``(row, col)`` pixels on the displayed plane of
+        :meth:`target_mask`; empty without it."""
+        m = self.target_mask(kind, t, method)
+        return [] if m is None else mask_contours(self._plane(m))
+
+    def target_check(self, t: int, method: str | None = None) -> TargetCheck | None:
+        """Predicted vs actual target of the prediction the check view shows at ``t``
+        (:meth:`comparison_indices`): centroids (mm), centroid error (mm), Dice and the contours
+        on the displayed plane. ``None`` without a target region (tumour or ROI), a checkable
+        prediction or the fields."""
+        from motionpredict.target import centroid_mm
+
+        idx = self.comparison_indices(t)
+        seq = self.image_sequence
+        if idx is None or seq is None:
+            return None
+        issued, target = idx
+        pm = self.target_mask("predicted", issued, method)
+        am = self.target_mask("actual", target)
+        if pm is None or am is None:
+            return None
+        pc = centroid_mm(pm, seq.spacing)
+        ac = centroid_mm(am, seq.spacing)
+        err = float(np.linalg.norm(pc - ac)) if np.all(np.isfinite(pc - ac)) else float("nan")
+        total = int(pm.sum()) + int(am.sum())
+        dice = 2.0 * float(np.logical_and(pm, am).sum()) / total if total else 1.0
+        return TargetCheck(
+            issued=issued,
+            target=target,
+            region=self.target_region()[0],
+            predicted_centroid_mm=pc,
+            actual_centroid_mm=ac,
+            centroid_error_mm=err,
+            dice=dice,
+            predicted_contours=mask_contours(self._plane(pm)),
+            actual_contours=mask_contours(self._plane(am)),
+        )
+
     # ------------------------------------------------------------------ 4DCT: orthogonal slices
     @property
     def has_ortho(self) -> bool:
@@ -1898,6 +1998,7 @@ __all__ = [
     "ModelEvent",
     "PredictionSettings",
     "ReplayClock",
+    "TargetCheck",
     "ViewerEvents",
     "ViewerModel",
     "apply_window",
