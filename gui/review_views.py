@@ -161,6 +161,8 @@ class ReviewViews(QWidget):
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if dashed else
                        Qt.PenStyle.SolidLine)
         x, y = np.asarray(cols) * sx, np.asarray(rows) * sy
+        if len(x) > 2 and (x[0], y[0]) != (x[-1], y[-1]):  # a contour: close it
+            x, y = np.r_[x, x[:1]], np.r_[y, y[:1]]
         if self._used[i] < len(self._overlays[i]):
             item = self._overlays[i][self._used[i]]
             item.setData(x, y)
@@ -235,9 +237,14 @@ class ReviewViews(QWidget):
                 self.colorbar.setVisible(False)
             err = m.checked_error_mm(t)
             where = "ROI" if (m.roi is not None or m.roi_slices is not None) else "frame"
-            self.error_text.setText(
-                "" if err is None else f"error {err[2]:.2f} mm ({where} mean |û − u_LK|)"
-            )
+            text = "" if err is None else f"error {err[2]:.2f} mm ({where} mean |û − u_LK|)"
+            target = m.target_check(t)  # issue #21: the target moved by both fields
+            if target is not None:
+                text += ("\n" if text else "") + (
+                    f"{target.region} centroid error {target.centroid_error_mm:.2f} mm, "
+                    f"Dice {target.dice:.3f}"
+                )
+            self.error_text.setText(text)
         if d.show_contours:
             if m.roi is not None:
                 r0, c0, r1, c1 = m.roi
@@ -245,15 +252,16 @@ class ReviewViews(QWidget):
                 cc = np.array([c0, c1, c1, c0, c0]) - 0.5
                 for i in range(3):
                     self._curve(i, rr, cc, (255, 210, 0), dashed=True)
-            for c in m.registered_contours(t):
+            for c in m.target_contours("actual", t):
                 self._curve(0, c[:, 0], c[:, 1], (60, 230, 90))
             if pred is not None:
-                for c in m.predicted_contours(t):
+                for c in m.target_contours("predicted", t):
                     self._curve(1, c[:, 0], c[:, 1], (255, 90, 200))
-            if comp is not None:
-                for c in m.registered_contours(comp[1]):
+            check = m.target_check(t) if comp is not None else None
+            if check is not None:  # the target moved by each field (motionpredict.target)
+                for c in check.actual_contours:
                     self._curve(2, c[:, 0], c[:, 1], (60, 230, 90))
-                for c in m.predicted_contours(comp[0]):
+                for c in check.predicted_contours:
                     self._curve(2, c[:, 0], c[:, 1], (255, 90, 200), dashed=True)
         if new_extent:
             width_mm = acquired.shape[1] * sx

@@ -365,11 +365,16 @@ class FrameViews(QWidget):
                 "checkerboard": "tiles: acquired / predicted",
             }[d.compare]
             self.check.info = f"{label}; RMSE {rmse:.4g}"
+            check = m.target_check(t)  # issue #21: the target moved by each field
+            if check is not None:
+                self.check.info += (
+                    f"; {check.region} centroid error {check.centroid_error_mm:.2f} mm"
+                )
             if d.show_contours:
                 self.check.roi = m.roi
-                for c in m.registered_contours(target):
+                for c in check.actual_contours if check is not None else []:
                     self.check.overlays.append(Overlay(c, QColor(60, 230, 90)))
-                for c in m.predicted_contours(issued):
+                for c in check.predicted_contours if check is not None else []:
                     self.check.overlays.append(Overlay(c, QColor(255, 90, 200), dashed=True))
         self.repaint_all()
 
