@@ -238,11 +238,10 @@ class ReviewViews(QWidget):
             err = m.checked_error_mm(t)
             where = "ROI" if (m.roi is not None or m.roi_slices is not None) else "frame"
             text = "" if err is None else f"error {err[2]:.2f} mm ({where} mean |û − u_LK|)"
-            target = m.target_check(t)  # issue #21: the target moved by both fields
-            if target is not None:
+            tc = m.target_check(t)  # issue #21: the target moved by both fields
+            if tc is not None:
                 text += ("\n" if text else "") + (
-                    f"{target.region} centroid error {target.centroid_error_mm:.2f} mm, "
-                    f"Dice {target.dice:.3f}"
+                    f"{tc.region} centroid error {tc.centroid_error_mm:.2f} mm, Dice {tc.dice:.3f}"
                 )
             self.error_text.setText(text)
         if d.show_contours:
