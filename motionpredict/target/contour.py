@@ -256,11 +256,10 @@ def mask_from_sidecar(folder_or_file: str | Path, shape: tuple[int, ...]) -> np.
 
     Raises :class:`~motionpredict.errors.ConfigurationError` when the sidecar has no ROI.
     """
-    from motionpredict.evaluation.protocol import roi_from_sidecar
     from motionpredict.io.sidecar import read_sidecar
 
     side = read_sidecar(folder_or_file)
-    roi = None if side is None else roi_from_sidecar(side.raw, shape)
+    roi = None if side is None else side.roi_mask(shape)
     if roi is None:
         raise ConfigurationError(f"{folder_or_file}: no sidecar with a 'roi' to use as the target")
     return np.asarray(roi, dtype=bool)
