@@ -24,6 +24,7 @@ import numpy as np
 
 from motionpredict.registration.backend_numpy import NumpyBackend
 from motionpredict.registration.backends import gaussian_kernel
+from motionpredict.registration.pyramid import upsample_flow
 
 
 class FastBackend(NumpyBackend):
@@ -56,6 +57,16 @@ class FastBackend(NumpyBackend):
         out = np.empty(image.shape, np.float32)
         _pull2d(np.ascontiguousarray(image, dtype=np.float32),
                 np.ascontiguousarray(flow, dtype=np.float32), out)
+        return out
+
+    def upsample_flow(self, u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """:func:`~.pyramid.upsample_flow` of a 2D flow ``(2, h, w)`` to ``(2, *shape)`` px in
+        one numba pass (same interpolation and rounding); other shapes through NumPy."""
+        if u.ndim != 3 or len(shape) != 2 or any(
+                (int(s) + 1) // 2 != c for s, c in zip(shape, u.shape[1:], strict=True)):
+            return upsample_flow(self, u, shape)
+        out = np.empty((u.shape[0], int(shape[0]), int(shape[1])), np.float32)
+        _upsample2d(np.ascontiguousarray(u, dtype=np.float32), out)
         return out
 
     # ------------------------------------------------------------------ fused LK iteration
@@ -233,3 +244,28 @@ def _fill(c: np.ndarray, den: np.ndarray, filled: np.ndarray,
             for k in range(2):
                 f = filled[i, j, k] / d if d > 1e-6 else u[k, i, j]
                 u[k, i, j] = u[k, i, j] * ci + f * (np.float32(1.0) - ci)
+
+
+@numba.njit(cache=True, nogil=True)
+def _upsample2d(u: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
+    """:func:`~.pyramid.upsample_flow` in 2D: coarse sample ``k`` at fine position ``2 k``,
+    linear in between (rows, then columns; the last sample held), displacements doubled."""
+    m, n = u.shape[1], u.shape[2]
+    h, w = out.shape[1], out.shape[2]
+    half = np.float32(0.5)
+    two = np.float32(2.0)
+    for comp in range(u.shape[0]):
+        for i in range(h):
+            k = i // 2
+            k1 = min(k + 1, m - 1)
+            for j in range(w):
+                col = j // 2
+                col1 = min(col + 1, n - 1)
+                if i % 2 == 0:
+                    a = u[comp, k, col]
+                    b = u[comp, k, col1]
+                else:
+                    a = (u[comp, k, col] + u[comp, k1, col]) * half
+                    b = (u[comp, k, col1] + u[comp, k1, col1]) * half
+                v = a if j % 2 == 0 else (a + b) * half
+                out[comp, i, j] = v * two

@@ -290,7 +290,9 @@ class LucasKanade:
         for index in range(p.levels - 1, -1, -1):
             level = self._levels[index]
             if index < p.levels - 1:
-                u = upsample_flow(b, u, level.shape)
+                fast_up = getattr(b, "upsample_flow", None)  # the "fast" back-end: numba
+                u = (fast_up(u, level.shape) if fast_up is not None
+                     else upsample_flow(b, u, level.shape))
             u = self._refine(level, pyramid[index], u)
         return u
 

@@ -94,3 +94,16 @@ def test_pull_matches_numpy_including_outside_positions():
 def test_unknown_backend_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="fast"):
         get_backend("fastest")
+
+
+@pytest.mark.parametrize("shape", [(270, 270), (17, 23), (4, 5), (2, 3), (1, 3)])
+def test_upsample_matches_numpy(shape):
+    from motionpredict.registration.pyramid import upsample_flow
+
+    rng = np.random.default_rng(4)
+    coarse = rng.standard_normal((2, (shape[0] + 1) // 2, (shape[1] + 1) // 2)).astype(np.float32)
+    exact = upsample_flow(get_backend("numpy"), coarse, shape)
+    fast = get_backend("fast").upsample_flow(coarse, shape)
+    assert fast.shape == exact.shape == (2, *shape)
+    np.testing.assert_array_equal(fast, exact)
+    np.testing.assert_array_equal(fast[:, ::2, ::2], 2 * coarse)  # coarse samples kept
