@@ -404,7 +404,9 @@ PipelineFactory = Callable[..., PipelineLike]
 def default_pipeline_factory(sequence: Replayable, **kwargs: Any) -> PipelineLike:
     """Build ``motionpredict.pipeline.OnlineFramePipeline(sequence, **kwargs)``, or an
     ``OnlineMarkerPipeline`` for marker trajectories (``train_frames`` becomes
-    ``train_samples``; ``n_components`` does not apply)."""
+    ``train_samples``; ``n_components`` does not apply). Without ``lk_params``, an image
+    sequence registers with its sidecar's ``reference_lk_parameters`` when it has them (as
+    ``predict`` and ``evaluate`` do), else with the registration defaults."""
     from motionpredict.pipeline import OnlineFramePipeline, OnlineMarkerPipeline
 
     if isinstance(sequence, PointTrajectories):
@@ -412,6 +414,13 @@ def default_pipeline_factory(sequence: Replayable, **kwargs: Any) -> PipelineLik
         kwargs.pop("n_components", None)
         kwargs["train_samples"] = kwargs.pop("train_frames", None)
         return OnlineMarkerPipeline(sequence, **kwargs)
+    if kwargs.get("lk_params") is None:
+        # the sequence's own sidecar LK parameters, as `predict` and `evaluate` use them
+        from motionpredict.io.sidecar import sidecar_of
+
+        side = sidecar_of(getattr(getattr(sequence, "provenance", None), "extra", None))
+        if side is not None and side.lk_parameters is not None:
+            kwargs = {**kwargs, "lk_params": side.lk_parameters}
     return OnlineFramePipeline(sequence, **kwargs)
 
 
