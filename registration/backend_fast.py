@@ -76,11 +76,11 @@ class FastBackend(NumpyBackend):
         Parameters
         ----------
         lk
-            The :class:`~.lucas_kanade.LucasKanade` instance (parameters, statistics helper).
+            The :class:`~.lucas_kanade.LucasKanade` instance (its ``params``).
         level
             Reference data of the level (image, gradients, inverse tensor, confidence).
         moving
-            ``(H, W)`` float32 moving image of the level.
+            ``(H, W)`` float32 moving image of the level, ``H, W >= 2``.
         u
             ``(2, H, W)`` float32 flow in px of the level.
 

@@ -169,7 +169,7 @@ class LucasKanade:
     def _refine(self, level: _Level, moving: Any, u: Any) -> Any:
         b, p, n = self.backend, self.params, self.ndim
         fused = getattr(b, "refine_2d", None)
-        if fused is not None and n == 2:  # the "fast" back-end: one numba pass per step
+        if fused is not None and n == 2 and min(level.shape) >= 2:  # "fast": numba passes
             return fused(self, level, moving, u)
         grid = b.grid(level.shape)
         for _ in range(p.iterations):
