@@ -76,7 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset card to apply")
     p.add_argument("--format", choices=("mha", "nii.gz", "seq.nrrd", "dicom"), default="mha",
                    help="predicted frames format (default mha)")
-    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+    p.add_argument("--backend", choices=("numpy", "fast", "torch"), default="numpy",
                    help="registration back-end")
     p.add_argument("--pdf", action="store_true", help="also write report.pdf")
     p.add_argument("--no-report", action="store_true", help="skip the report")

@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--levels", type=int, help="pyramid levels")
     g.add_argument("--iterations", type=int, help="iterations per level")
     g.add_argument("--gradient", choices=("central", "scharr"), help="gradient operator")
-    g.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    g.add_argument("--backend", choices=("numpy", "fast", "torch"), default="numpy")
     g.add_argument("--propagate", action="store_true",
                    help="start each frame from its neighbour's field (faster)")
     g.add_argument("--intensity", choices=("meanstd", "none"), default="meanstd",
