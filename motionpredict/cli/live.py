@@ -13,7 +13,7 @@ from motionpredict.errors import ConfigurationError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``live``."""
-    from motionpredict.cli.predict import DEFAULT_METHOD, _param
+    from motionpredict.cli.predict import DEFAULT_METHOD, param_arg
 
     p = subparsers.add_parser(
         "live",
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--train-frames", type=int, default=40, metavar="N",
                    help="first N frames build the model (reference = frame 1; default 40)")
     p.add_argument("--n-components", type=int, default=3)
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", type=param_arg, action="append", default=[], metavar="NAME=VALUE",
                    help="forecaster hyper-parameter (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frame-period", type=float, metavar="S",

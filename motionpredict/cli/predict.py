@@ -27,7 +27,9 @@ from motionpredict.errors import ConfigurationError
 DEFAULT_METHOD = "aggregator"
 
 
-def _param(text: str) -> tuple[str, Any]:
+def param_arg(text: str) -> tuple[str, Any]:
+    """The ``--param NAME=VALUE`` argument type of every command that runs a forecaster (VALUE
+    parsed as JSON when it is JSON, else kept as text)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     k, v = text.split("=", 1)
@@ -65,7 +67,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="frames used to fit the PCA model (default: the sidecar's training split,"
                         " else the first 45%%)")
     p.add_argument("--seed", type=int, default=0, help="forecaster seed")
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", type=param_arg, action="append", default=[], metavar="NAME=VALUE",
                    help="forecaster hyper-parameter (repeatable), e.g. --param eta=0.02")
     p.add_argument("--round-horizon", action="store_true",
                    help="round the horizon to a whole number of frame periods")

@@ -26,21 +26,9 @@ import numpy as np
 from motionpredict.errors import ConfigurationError
 
 
-def _param(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` (VALUE parsed as JSON when it is JSON)."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    try:
-        val: Any = json.loads(v)
-    except json.JSONDecodeError:
-        val = v
-    return k.strip(), val
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``target`` sub-command."""
-    from motionpredict.cli.predict import DEFAULT_METHOD
+    from motionpredict.cli.predict import DEFAULT_METHOD, param_arg
 
     p = subparsers.add_parser(
         "target",
@@ -84,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--param",
-        type=_param,
+        type=param_arg,
         action="append",
         default=[],
         metavar="NAME=VALUE",
