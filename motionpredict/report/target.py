@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from motionpredict.report.content import Table
 from motionpredict.report.figures import A4_LANDSCAPE
+from motionpredict.target.gating import draw_duty_vs_residual
 
 
 def axis_names(ndim: int) -> list[str]:
@@ -231,16 +232,7 @@ def gating_figure(d: TargetReportData) -> Figure:
     one point per window."""
     fig = Figure(figsize=(A4_LANDSCAPE[0], 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    for name, rows in d.curves.items():
-        duty = [100 * r.duty_cycle for r in rows]
-        axes[0].plot([r.residual_mean_mm for r in rows], duty, "o-", label=name)
-        axes[1].plot([r.residual_p95_mm for r in rows], duty, "o-", label=name)
-    for ax, what in zip(axes, ("mean", "95th percentile"), strict=True):
-        ax.set_xlabel(f"residual motion while beam on, {what} (mm)")
-        ax.set_ylabel("duty cycle (%)")
-        ax.grid(alpha=0.3)
-    axes[0].set_title(f"Gating, windows {min(d.windows_mm):g}-{max(d.windows_mm):g} mm")
-    axes[1].legend(fontsize=8)
+    draw_duty_vs_residual(axes, d.curves, d.windows_mm, title="Gating, windows")
     return fig
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -231,6 +231,24 @@ def gating_curve(
     ]
 
 
+def draw_duty_vs_residual(
+    axes: Any, curves: dict[str, list[GatingResult]], windows_mm: Sequence[float],
+    title: str = "windows",
+) -> None:
+    """Draw duty cycle (%) against the residual motion while the beam is on (mean on ``axes[0]``,
+    95th percentile on ``axes[1]``, mm), one line per method, on two matplotlib axes."""
+    for name, rows in curves.items():
+        duty = [100 * r.duty_cycle for r in rows]
+        axes[0].plot([r.residual_mean_mm for r in rows], duty, "o-", label=name)
+        axes[1].plot([r.residual_p95_mm for r in rows], duty, "o-", label=name)
+    for ax, what in zip(axes, ("mean", "95th percentile"), strict=True):
+        ax.set_xlabel(f"residual motion while beam on, {what} (mm)")
+        ax.set_ylabel("duty cycle (%)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"{title} {min(windows_mm):g}-{max(windows_mm):g} mm")
+    axes[1].legend(fontsize=8)
+
+
 def plot_gating_curves(
     curves: dict[str, list[GatingResult]], windows_mm: Sequence[float], path: str | Path
 ) -> Path:
@@ -246,16 +264,7 @@ def plot_gating_curves(
     from motionpredict.io.atomic import atomic_path
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for name, rows in curves.items():
-        duty = [100 * r.duty_cycle for r in rows]
-        axes[0].plot([r.residual_mean_mm for r in rows], duty, "o-", label=name)
-        axes[1].plot([r.residual_p95_mm for r in rows], duty, "o-", label=name)
-    for ax, what in zip(axes, ("mean", "95th percentile"), strict=True):
-        ax.set_xlabel(f"residual motion while beam on, {what} (mm)")
-        ax.set_ylabel("duty cycle (%)")
-        ax.grid(alpha=0.3)
-    axes[0].set_title(f"windows {min(windows_mm):g}-{max(windows_mm):g} mm")
-    axes[1].legend(fontsize=8)
+    draw_duty_vs_residual(axes, curves, windows_mm)
     out = Path(path)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=120)
