@@ -2086,6 +2086,23 @@ def settings_from_evaluation_config(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def _provenance_roi(sequence: ImageSequence) -> Any:
+    """The raw ``roi`` entry of ``provenance.extra`` or, failing that, of the sequence's sidecar
+    (read once by :func:`motionpredict.io.sidecar.sidecar_of`); ``None`` when unreadable."""
+    from motionpredict.errors import MotionPredictError
+    from motionpredict.io.sidecar import sidecar_of
+
+    extra = sequence.provenance.extra if isinstance(sequence.provenance.extra, dict) else {}
+    roi = extra.get("roi")
+    if roi is None:
+        try:
+            side = sidecar_of(extra)
+        except MotionPredictError:
+            side = None
+        roi = None if side is None else side.roi
+    return roi
+
+
 def roi_from_provenance(sequence: ImageSequence) -> tuple[int, int, int, int] | None:
     """The evaluation ROI of a sequence, ``(row0, col0, row1, col1)`` 0-based, end exclusive.
 
@@ -2094,15 +2111,7 @@ def roi_from_provenance(sequence: ImageSequence) -> tuple[int, int, int, int] | 
     published convention ``{"x": [c0, c1], "y": [r0, r1]}``, 1-based inclusive, ``x`` = column.
     Returns ``None`` when there is none or it does not fit the frame.
     """
-    import json
-
-    extra = sequence.provenance.extra if isinstance(sequence.provenance.extra, dict) else {}
-    roi = extra.get("roi")
-    if roi is None and extra.get("sidecar"):
-        try:
-            roi = json.loads(Path(extra["sidecar"]).read_text(encoding="utf-8")).get("roi")
-        except (OSError, ValueError, AttributeError):
-            roi = None
+    roi = _provenance_roi(sequence)
     if not isinstance(roi, dict) or "x" not in roi or "y" not in roi:
         return None
     try:
@@ -2123,17 +2132,9 @@ def roi_slices_from_provenance(sequence: ImageSequence) -> tuple[int, int] | Non
     ROI found like :func:`roi_from_provenance`; ``None`` for 2D frames, without a ``z`` range,
     or when it does not fit the volume.
     """
-    import json
-
     if sequence.ndim != 3:
         return None
-    extra = sequence.provenance.extra if isinstance(sequence.provenance.extra, dict) else {}
-    roi = extra.get("roi")
-    if roi is None and extra.get("sidecar"):
-        try:
-            roi = json.loads(Path(extra["sidecar"]).read_text(encoding="utf-8")).get("roi")
-        except (OSError, ValueError, AttributeError):
-            roi = None
+    roi = _provenance_roi(sequence)
     if not isinstance(roi, dict) or "z" not in roi:
         return None
     try:
