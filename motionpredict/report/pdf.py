@@ -16,14 +16,16 @@ _CHARS_PER_PAGE = 190
 
 
 def _col_widths(table: Table) -> list[int]:
-    """Characters per column: proportional to the longest cell, capped to fit the page."""
-    longest = [max([len(h)] + [len(str(r[i])) for r in table.rows]) for i, h in
-               enumerate(table.header)]
-    natural = [min(max(n, 6), 70) for n in longest]
+    """Characters per column: proportional to the longest cell, capped to fit the page, and never
+    narrower than the column's longest word (up to 14 characters: a method name stays whole)."""
+    columns = [[str(h)] + [str(r[i]) for r in table.rows] for i, h in enumerate(table.header)]
+    longest = [max(len(c) for c in col) for col in columns]
+    floor = [min(max([6] + [len(w) for c in col for w in c.split()]), 14) for col in columns]
+    natural = [min(max(n, f), 70) for n, f in zip(longest, floor, strict=True)]
     total = sum(natural)
     if total <= _CHARS_PER_PAGE:
         return natural
-    return [max(6, int(n * _CHARS_PER_PAGE / total)) for n in natural]
+    return [max(f, int(n * _CHARS_PER_PAGE / total)) for n, f in zip(natural, floor, strict=True)]
 
 
 def _wrap(text: str, width: int) -> str:
