@@ -23,7 +23,6 @@ import numba
 import numpy as np
 
 from motionpredict.registration.backend_numpy import NumpyBackend
-from motionpredict.registration.backends import gaussian_kernel
 from motionpredict.registration.pyramid import upsample_flow
 
 
@@ -40,11 +39,7 @@ class FastBackend(NumpyBackend):
         """
         if sigma <= 0:
             return x
-        k = self._kernels.get((sigma, truncate))
-        if k is None:
-            k = gaussian_kernel(sigma, truncate).astype(np.float32)
-            k.setflags(write=False)
-            self._kernels[(sigma, truncate)] = k
+        k = self.kernel(sigma, truncate)
         if k.size // 2 < min(x.shape[:2]):
             return cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
         return np.stack([self.gaussian(np.ascontiguousarray(x[..., i]), sigma, truncate)

@@ -71,6 +71,15 @@ class NumpyBackend:
         return grid
 
     # ----------------------------------------------------------------- filtering
+    def kernel(self, sigma: float, truncate: float) -> np.ndarray:
+        """The sampled 1D Gaussian (float32, read-only) of ``sigma``/``truncate``, cached."""
+        k = self._kernels.get((sigma, truncate))
+        if k is None:
+            k = gaussian_kernel(sigma, truncate).astype(np.float32)
+            k.setflags(write=False)
+            self._kernels[(sigma, truncate)] = k
+        return k
+
     def gaussian(self, x: np.ndarray, sigma: float, truncate: float) -> np.ndarray:
         """Separable Gaussian filter over every axis with mirror borders.
 
@@ -85,11 +94,7 @@ class NumpyBackend:
         """
         if sigma <= 0:
             return x
-        k = self._kernels.get((sigma, truncate))
-        if k is None:
-            k = gaussian_kernel(sigma, truncate).astype(np.float32)
-            k.setflags(write=False)
-            self._kernels[(sigma, truncate)] = k
+        k = self.kernel(sigma, truncate)
         radius = k.size // 2
         x = np.ascontiguousarray(x, dtype=np.float32)
         if radius < min(x.shape[-2:]):
