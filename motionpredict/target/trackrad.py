@@ -28,6 +28,7 @@ import numpy as np
 
 from motionpredict.errors import InputFileError, ValidationError
 from motionpredict.io.atomic import atomic_path
+from motionpredict.io.sidecar import read_sidecar
 from motionpredict.sequences import ImageSequence, Provenance
 from motionpredict.target.contour import TargetTrack, move_mask
 from motionpredict.target.metrics import series_metrics
@@ -96,11 +97,10 @@ def read_trackrad_case(folder: str | Path) -> TrackRADCase:
     frames, sp = _read(root / "images" / f"{case}_frames.mha")
     if frames.ndim != 3:
         raise ValidationError(f"{case}_frames.mha: expected an (H, W, T) array, got {frames.shape}")
-    rate = _json(root / "frame-rate.json")
-    if isinstance(rate, dict):  # tolerate {"frame-rate": 8}
-        rate = next(iter(rate.values()), None)
-    if not isinstance(rate, int | float) or not rate > 0:
+    side = read_sidecar(root)  # frame-rate.json, read by the one sidecar reader
+    if side is None or side.frame_period_s is None:
         raise InputFileError(root / "frame-rate.json", "needs a positive number (frames per s)")
+    rate = float(side.raw.get("frame_rate_hz", 1.0 / side.frame_period_s))
     first, _ = _read(root / "targets" / f"{case}_first_label.mha")
     first = np.squeeze(first) != 0
     h, w, t = frames.shape
